@@ -1,0 +1,114 @@
+//! The catalog: which files exist, what they are, and their detections.
+//!
+//! Handlers see only the [`Catalog`] trait; SQLite ([`SqliteCatalog`]) is the embedded
+//! default, and another store (PostgreSQL beside the analytics database) can be added by
+//! implementing the trait.
+
+mod sqlite;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::media::FrameIndex;
+
+pub use sqlite::SqliteCatalog;
+
+/// A file's identity: 32 lowercase hex digits. Parsing also accepts the hyphenated and
+/// upper-case forms and normalises them, so a client may paste either.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct FileUuid(uuid::Uuid);
+
+impl FileUuid {
+    pub fn new_random() -> Self {
+        FileUuid(uuid::Uuid::new_v4())
+    }
+}
+
+impl FromStr for FileUuid {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        uuid::Uuid::try_parse(s).map(FileUuid).map_err(|_| {
+            format!("malformed file uuid {s:?}: expected 32 hexadecimal digits, like 0123456789abcdef0123456789abcdef")
+        })
+    }
+}
+
+impl fmt::Display for FileUuid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0.simple())
+    }
+}
+
+/// A registered video and what probing it found.
+#[derive(Debug, Clone)]
+pub struct FileRecord {
+    pub uuid: FileUuid,
+    /// Absolute path, as resolved at import.
+    pub path: PathBuf,
+    pub size: u64,
+    /// Modification time at import, nanoseconds since the Unix epoch.
+    pub mtime_ns: i64,
+    pub duration_ns: u64,
+    pub fps: f64,
+    pub width: u32,
+    pub height: u32,
+    pub has_audio: bool,
+    pub video_codec: String,
+    pub audio_codec: Option<String>,
+    pub frame_index: FrameIndex,
+}
+
+impl FileRecord {
+    pub fn frame_count(&self) -> usize {
+        self.frame_index.len()
+    }
+}
+
+/// One row of `framecast files`.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileSummary {
+    pub uuid: String,
+    pub path: PathBuf,
+    pub duration_seconds: f64,
+    pub fps: f64,
+    pub frames: u64,
+    pub detections: u64,
+}
+
+/// One detected box, in source pixels; x/y is the top-left corner.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Detection {
+    pub frame: u32,
+    pub x: i32,
+    pub y: i32,
+    pub w: u32,
+    pub h: u32,
+    pub label: String,
+    pub confidence: Option<f64>,
+    pub trace_id: Option<i64>,
+    pub identity: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("catalog database error: {0}")]
+    Database(#[from] rusqlite::Error),
+    #[error("catalog entry for {uuid} is corrupt: {reason}")]
+    Corrupt { uuid: String, reason: String },
+}
+
+/// Storage behind the handlers. Implementations are blocking; async callers use
+/// `spawn_blocking`.
+pub trait Catalog: Send + Sync + 'static {
+    /// Registers `file` with its detections, replacing any previous entry of the same uuid
+    /// and its detections in one transaction.
+    fn put_file(&self, file: &FileRecord, detections: &[Detection]) -> Result<(), CatalogError>;
+
+    fn file(&self, uuid: FileUuid) -> Result<Option<FileRecord>, CatalogError>;
+
+    fn list_files(&self) -> Result<Vec<FileSummary>, CatalogError>;
+}

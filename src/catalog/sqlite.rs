@@ -1,0 +1,267 @@
+//! The embedded catalog: one SQLite file in the data dir, migrated on open.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{Catalog, CatalogError, Detection, FileRecord, FileSummary, FileUuid};
+use crate::media::FrameIndex;
+
+/// Schema steps, applied in order; `PRAGMA user_version` counts those already applied.
+/// Tables mirror the analytics database (files, face_detections) so rows can be copied over.
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE files (
+        file_uuid    TEXT PRIMARY KEY NOT NULL,
+        path         TEXT NOT NULL,
+        size         INTEGER NOT NULL,
+        mtime_ns     INTEGER NOT NULL,
+        duration_ns  INTEGER NOT NULL,
+        fps          REAL NOT NULL,
+        frame_count  INTEGER NOT NULL,
+        width        INTEGER NOT NULL,
+        height       INTEGER NOT NULL,
+        has_audio    INTEGER NOT NULL,
+        video_codec  TEXT NOT NULL,
+        audio_codec  TEXT,
+        frame_index  BLOB NOT NULL,
+        imported_at  TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+    );
+    CREATE TABLE face_detections (
+        id           INTEGER PRIMARY KEY,
+        file_uuid    TEXT NOT NULL REFERENCES files(file_uuid) ON DELETE CASCADE,
+        trace_id     INTEGER,
+        frame_number INTEGER NOT NULL,
+        x            INTEGER NOT NULL,
+        y            INTEGER NOT NULL,
+        w            INTEGER NOT NULL,
+        h            INTEGER NOT NULL,
+        confidence   REAL,
+        label        TEXT NOT NULL,
+        identity     TEXT
+    );
+    CREATE INDEX face_detections_by_frame ON face_detections(file_uuid, frame_number);
+    CREATE INDEX face_detections_by_trace ON face_detections(file_uuid, trace_id, frame_number);
+"#];
+
+pub struct SqliteCatalog {
+    connection: Mutex<Connection>,
+}
+
+impl SqliteCatalog {
+    pub fn open(path: &Path) -> Result<Self, CatalogError> {
+        let mut connection = Connection::open(path)?;
+        connection.busy_timeout(std::time::Duration::from_secs(5))?;
+        connection.pragma_update(None, "journal_mode", "WAL")?;
+        connection.pragma_update(None, "foreign_keys", "ON")?;
+        migrate(&mut connection)?;
+        Ok(SqliteCatalog {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite half-written (transactions
+        // roll back on drop), so a poisoned lock is safe to reuse.
+        self.connection
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn migrate(connection: &mut Connection) -> Result<(), CatalogError> {
+    let applied: usize = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        let tx = connection.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.commit()?;
+    }
+    Ok(())
+}
+
+impl Catalog for SqliteCatalog {
+    fn put_file(&self, file: &FileRecord, detections: &[Detection]) -> Result<(), CatalogError> {
+        let mut connection = self.connection();
+        let tx = connection.transaction()?;
+        let uuid = file.uuid.to_string();
+        // Cascades to the old detections.
+        tx.execute("DELETE FROM files WHERE file_uuid = ?1", params![uuid])?;
+        tx.execute(
+            "INSERT INTO files (file_uuid, path, size, mtime_ns, duration_ns, fps, frame_count,
+                                width, height, has_audio, video_codec, audio_codec, frame_index)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            params![
+                uuid,
+                file.path.to_string_lossy(),
+                file.size as i64,
+                file.mtime_ns,
+                file.duration_ns as i64,
+                file.fps,
+                file.frame_count() as i64,
+                file.width,
+                file.height,
+                file.has_audio,
+                file.video_codec,
+                file.audio_codec,
+                file.frame_index.to_bytes(),
+            ],
+        )?;
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO face_detections
+                     (file_uuid, trace_id, frame_number, x, y, w, h, confidence, label, identity)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            for d in detections {
+                insert.execute(params![
+                    uuid,
+                    d.trace_id,
+                    d.frame,
+                    d.x,
+                    d.y,
+                    d.w,
+                    d.h,
+                    d.confidence,
+                    d.label,
+                    d.identity
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn file(&self, uuid: FileUuid) -> Result<Option<FileRecord>, CatalogError> {
+        let uuid_text = uuid.to_string();
+        let row = self
+            .connection()
+            .query_row(
+                "SELECT path, size, mtime_ns, duration_ns, fps, width, height, has_audio,
+                        video_codec, audio_codec, frame_index
+                 FROM files WHERE file_uuid = ?1",
+                params![uuid_text],
+                |row| {
+                    Ok((
+                        FileRecord {
+                            uuid,
+                            path: PathBuf::from(row.get::<_, String>(0)?),
+                            size: row.get::<_, i64>(1)? as u64,
+                            mtime_ns: row.get(2)?,
+                            duration_ns: row.get::<_, i64>(3)? as u64,
+                            fps: row.get(4)?,
+                            width: row.get(5)?,
+                            height: row.get(6)?,
+                            has_audio: row.get(7)?,
+                            video_codec: row.get(8)?,
+                            audio_codec: row.get(9)?,
+                            frame_index: FrameIndex::default(),
+                        },
+                        row.get::<_, Vec<u8>>(10)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((mut record, index_bytes)) = row else {
+            return Ok(None);
+        };
+        record.frame_index =
+            FrameIndex::from_bytes(&index_bytes).map_err(|reason| CatalogError::Corrupt {
+                uuid: uuid_text,
+                reason,
+            })?;
+        Ok(Some(record))
+    }
+
+    fn list_files(&self) -> Result<Vec<FileSummary>, CatalogError> {
+        let connection = self.connection();
+        let mut query = connection.prepare(
+            "SELECT f.file_uuid, f.path, f.duration_ns, f.fps, f.frame_count,
+                    (SELECT COUNT(*) FROM face_detections d WHERE d.file_uuid = f.file_uuid)
+             FROM files f ORDER BY f.imported_at, f.file_uuid",
+        )?;
+        let rows = query.query_map([], |row| {
+            Ok(FileSummary {
+                uuid: row.get(0)?,
+                path: PathBuf::from(row.get::<_, String>(1)?),
+                duration_seconds: row.get::<_, i64>(2)? as f64 / 1e9,
+                fps: row.get(3)?,
+                frames: row.get::<_, i64>(4)? as u64,
+                detections: row.get::<_, i64>(5)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(uuid: FileUuid) -> FileRecord {
+        FileRecord {
+            uuid,
+            path: PathBuf::from("/videos/a.mp4"),
+            size: 1234,
+            mtime_ns: 1_700_000_000_000_000_000,
+            duration_ns: 2_000_000_000,
+            fps: 25.0,
+            width: 320,
+            height: 240,
+            has_audio: true,
+            video_codec: "h264".into(),
+            audio_codec: Some("aac".into()),
+            frame_index: FrameIndex::default(),
+        }
+    }
+
+    fn detection(frame: u32) -> Detection {
+        Detection {
+            frame,
+            x: 1,
+            y: 2,
+            w: 3,
+            h: 4,
+            label: "face".into(),
+            confidence: Some(0.5),
+            trace_id: Some(7),
+            identity: None,
+        }
+    }
+
+    #[test]
+    fn put_then_get_round_trips_and_reimport_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = SqliteCatalog::open(&dir.path().join("c.sqlite3")).unwrap();
+        let uuid = FileUuid::new_random();
+        catalog
+            .put_file(&record(uuid), &[detection(0), detection(1)])
+            .unwrap();
+        let got = catalog.file(uuid).unwrap().unwrap();
+        assert_eq!(got.size, 1234);
+        assert_eq!(got.audio_codec.as_deref(), Some("aac"));
+        assert_eq!(catalog.list_files().unwrap()[0].detections, 2);
+
+        let mut replacement = record(uuid);
+        replacement.size = 99;
+        catalog.put_file(&replacement, &[detection(5)]).unwrap();
+        let files = catalog.list_files().unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].detections, 1);
+        assert_eq!(catalog.file(uuid).unwrap().unwrap().size, 99);
+        assert!(catalog.file(FileUuid::new_random()).unwrap().is_none());
+    }
+
+    #[test]
+    fn reopening_keeps_data_and_does_not_remigrate() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.sqlite3");
+        let uuid = FileUuid::new_random();
+        SqliteCatalog::open(&path)
+            .unwrap()
+            .put_file(&record(uuid), &[])
+            .unwrap();
+        let reopened = SqliteCatalog::open(&path).unwrap();
+        assert!(reopened.file(uuid).unwrap().is_some());
+    }
+}

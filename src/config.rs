@@ -1,0 +1,168 @@
+//! Settings: built-in defaults, then an optional TOML file, then `FRAMECAST_*` environment
+//! variables (the environment wins). `framecast.example.toml` documents every key.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds; port 0 picks a free port (printed at startup).
+    pub listen: SocketAddr,
+    /// Holds the catalog (`catalog.sqlite3`) and, when no secret is configured, `jwt_secret`.
+    pub data_dir: PathBuf,
+    /// Pipeline description files (`*.gst`).
+    pub pipelines_dir: PathBuf,
+    /// HS256/384/512 secret. Unset: generated once and kept in `<data_dir>/jwt_secret`.
+    pub jwt_secret: Option<String>,
+    /// PEM public key (RSA or EC P-256) accepting RS256/ES256 tokens issued elsewhere.
+    pub jwt_public_key: Option<PathBuf>,
+    /// When set, tokens must carry this `iss`.
+    pub jwt_issuer: Option<String>,
+    /// When set, tokens must carry this `aud`.
+    pub jwt_audience: Option<String>,
+    /// Clock skew tolerated on `exp`/`nbf`, in seconds.
+    pub jwt_leeway_seconds: u64,
+    /// Seconds that running responses get to finish after SIGTERM/SIGINT.
+    pub shutdown_grace_seconds: u64,
+}
+
+/// Every key of [`Config`], as spelled in TOML (and, upper-cased, after `FRAMECAST_`).
+const KEYS: &[&str] = &[
+    "listen",
+    "data_dir",
+    "pipelines_dir",
+    "jwt_secret",
+    "jwt_public_key",
+    "jwt_issuer",
+    "jwt_audience",
+    "jwt_leeway_seconds",
+    "shutdown_grace_seconds",
+];
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".parse().expect("valid default address"),
+            data_dir: PathBuf::from("data"),
+            pipelines_dir: PathBuf::from("pipelines"),
+            jwt_secret: None,
+            jwt_public_key: None,
+            jwt_issuer: None,
+            jwt_audience: None,
+            jwt_leeway_seconds: 30,
+            shutdown_grace_seconds: 10,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Invalid(#[from] Box<figment::Error>),
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot read or write the JWT secret file {path}: {source}")]
+    SecretFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Config {
+    /// Defaults < TOML file (if given) < `FRAMECAST_*` environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        // Only known keys: other FRAMECAST_* variables (FRAMECAST_LOG) are not settings.
+        let env = Env::prefixed("FRAMECAST_").filter(|key| KEYS.contains(&key.as_str()));
+        figment
+            .merge(env)
+            .extract()
+            .map_err(|e| ConfigError::Invalid(Box::new(e)))
+    }
+
+    pub fn catalog_path(&self) -> PathBuf {
+        self.data_dir.join("catalog.sqlite3")
+    }
+
+    pub fn ensure_data_dir(&self) -> Result<(), ConfigError> {
+        std::fs::create_dir_all(&self.data_dir).map_err(|source| ConfigError::DataDir {
+            path: self.data_dir.clone(),
+            source,
+        })
+    }
+
+    /// The configured HMAC secret, or the one kept in the data dir (created on first use,
+    /// mode 0600, so tokens printed by `framecast token` stay valid across restarts).
+    pub fn resolve_jwt_secret(&self) -> Result<Vec<u8>, ConfigError> {
+        if let Some(secret) = &self.jwt_secret {
+            return Ok(secret.as_bytes().to_vec());
+        }
+        self.ensure_data_dir()?;
+        let path = self.data_dir.join("jwt_secret");
+        let err = |source| ConfigError::SecretFile {
+            path: path.clone(),
+            source,
+        };
+        match std::fs::read_to_string(&path) {
+            Ok(secret) if !secret.trim().is_empty() => return Ok(secret.trim().as_bytes().to_vec()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(err(e)),
+        }
+        let secret = hex::encode(rand::random::<[u8; 32]>());
+        write_private_file(&path, secret.as_bytes()).map_err(err)?;
+        tracing::warn!(path = %path.display(), "FRAMECAST_JWT_SECRET is unset: generated a random secret and stored it");
+        Ok(secret.into_bytes())
+    }
+}
+
+fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(contents)?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn environment_overrides_file_which_overrides_defaults() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("f.toml", "listen = \"127.0.0.1:9000\"\ndata_dir = \"/tmp/x\"")?;
+            jail.set_env("FRAMECAST_DATA_DIR", "/tmp/y");
+            let config = Config::load(Some(Path::new("f.toml"))).unwrap();
+            assert_eq!(config.listen.port(), 9000);
+            assert_eq!(config.data_dir, PathBuf::from("/tmp/y"));
+            assert_eq!(config.pipelines_dir, PathBuf::from("pipelines"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("f.toml", "lisen = \"127.0.0.1:9000\"")?;
+            assert!(Config::load(Some(Path::new("f.toml"))).is_err());
+            Ok(())
+        });
+    }
+}

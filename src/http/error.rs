@@ -1,0 +1,155 @@
+//! Every error a client can see, and the one place where each becomes an HTTP response:
+//! `{"success": false, "error": "<code>", "message": "<what was wrong and how to fix it>"}`.
+
+use poem::http::{header, HeaderValue, StatusCode};
+use poem::Response;
+
+use crate::catalog::CatalogError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadParameter(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("this token does not grant access to file {0}; it needs scope `file:{0}` or `files:read`")]
+    Forbidden(String),
+    #[error("no file with uuid {0} is registered")]
+    FileNotFound(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the video registered as {0} is no longer available as it was imported ({1}); re-import it")]
+    FileGone(String, &'static str),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("a precondition (If-Match / If-Unmodified-Since) failed")]
+    PreconditionFailed,
+    #[error("the requested range is outside the file's {size} bytes")]
+    RangeNotSatisfiable { size: u64 },
+    #[error("{0}")]
+    NotImplemented(String),
+    /// Details go to the log, never to the client (they may hold paths).
+    #[error("internal error; the server log has the details")]
+    Internal(String),
+    #[error("{message}")]
+    Unavailable {
+        message: String,
+        retry_after_seconds: u64,
+    },
+}
+
+impl ApiError {
+    pub fn bad_parameter(message: impl Into<String>) -> Self {
+        ApiError::BadParameter(message.into())
+    }
+
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        ApiError::Internal(detail.to_string())
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::BadParameter(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::FileNotFound(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::FileGone(..) => StatusCode::GONE,
+            ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+            ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The stable machine-readable code clients switch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::BadParameter(_) => "bad_parameter",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::FileNotFound(_) => "file_not_found",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::FileGone(..) => "file_gone",
+            ApiError::MethodNotAllowed => "method_not_allowed",
+            ApiError::PreconditionFailed => "precondition_failed",
+            ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
+            ApiError::NotImplemented(_) => "not_implemented",
+            ApiError::Internal(_) => "internal_error",
+            ApiError::Unavailable { .. } => "unavailable",
+        }
+    }
+}
+
+impl poem::error::ResponseError for ApiError {
+    fn status(&self) -> StatusCode {
+        ApiError::status(self)
+    }
+
+    fn as_response(&self) -> Response {
+        if let ApiError::Internal(detail) = self {
+            tracing::error!(%detail, "internal error");
+        }
+        let body = serde_json::json!({
+            "success": false,
+            "error": self.code(),
+            "message": self.to_string(),
+        });
+        let mut response = Response::builder()
+            .status(self.status())
+            .content_type("application/json")
+            .header(header::CACHE_CONTROL, "no-store")
+            .body(body.to_string());
+        let headers = response.headers_mut();
+        match self {
+            ApiError::Unauthorized(reason) => {
+                let challenge = format!(
+                    "Bearer realm=\"framecast\", error=\"invalid_token\", error_description=\"{}\"",
+                    reason.replace(['"', '\\'], "'")
+                );
+                if let Ok(value) = HeaderValue::from_str(&challenge) {
+                    headers.insert(header::WWW_AUTHENTICATE, value);
+                }
+            }
+            ApiError::RangeNotSatisfiable { size } => {
+                headers.insert(
+                    header::CONTENT_RANGE,
+                    HeaderValue::from_str(&format!("bytes */{size}")).expect("ascii"),
+                );
+            }
+            ApiError::Unavailable {
+                retry_after_seconds,
+                ..
+            } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<CatalogError> for ApiError {
+    fn from(e: CatalogError) -> Self {
+        ApiError::internal(e)
+    }
+}
+
+/// Renders any error reaching the top of the app: ours as they are, poem's own (unknown
+/// route, wrong method, unreadable request) in the same JSON shape.
+pub fn render(error: poem::Error) -> Response {
+    use poem::error::ResponseError;
+    if error.is::<ApiError>() {
+        return error.into_response();
+    }
+    let api = match error.status() {
+        StatusCode::NOT_FOUND => ApiError::NotFound(
+            "no such endpoint; see the README's API section for the routes".into(),
+        ),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        status if status.is_client_error() => ApiError::BadParameter(error.to_string()),
+        _ => ApiError::internal(error),
+    };
+    api.as_response()
+}

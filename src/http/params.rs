@@ -1,0 +1,77 @@
+//! Query parameters: parsed once into typed values, each failure a 400 that says what is
+//! valid.
+
+use std::collections::HashMap;
+
+use poem::Request;
+
+use super::error::ApiError;
+
+/// The raw query, last value winning for repeated keys.
+pub struct QueryParams(HashMap<String, String>);
+
+impl QueryParams {
+    pub fn from_request(req: &Request) -> Self {
+        let query = req.uri().query().unwrap_or("");
+        QueryParams(
+            form_urlencoded::parse(query.as_bytes())
+                .into_owned()
+                .collect(),
+        )
+    }
+
+    /// One of `choices` (`(spelling, value)`), or `default` when absent.
+    pub fn choice<T: Copy>(
+        &self,
+        name: &str,
+        choices: &[(&str, T)],
+        default: T,
+    ) -> Result<T, ApiError> {
+        let Some(given) = self.0.get(name) else {
+            return Ok(default);
+        };
+        choices
+            .iter()
+            .find(|(spelling, _)| spelling == given)
+            .map(|(_, value)| *value)
+            .ok_or_else(|| {
+                let valid: Vec<&str> = choices.iter().map(|(s, _)| *s).collect();
+                ApiError::bad_parameter(format!(
+                    "{name}={given:?} is not valid; use one of: {}",
+                    valid.join(", ")
+                ))
+            })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Normal,
+    Debug,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audio {
+    On,
+    Off,
+}
+
+/// `mode` and `audio`, common to every video endpoint.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamParams {
+    pub mode: Mode,
+    pub audio: Audio,
+}
+
+impl StreamParams {
+    pub fn parse(query: &QueryParams) -> Result<Self, ApiError> {
+        Ok(StreamParams {
+            mode: query.choice(
+                "mode",
+                &[("normal", Mode::Normal), ("debug", Mode::Debug)],
+                Mode::Normal,
+            )?,
+            audio: query.choice("audio", &[("on", Audio::On), ("off", Audio::Off)], Audio::On)?,
+        })
+    }
+}

@@ -1,0 +1,194 @@
+//! GET/HEAD /api/v1/file/:file_uuid/video — the original bytes, with range requests and
+//! conditional requests per RFC 9110.
+
+use std::io::SeekFrom;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use headers::{
+    ContentRange, ETag, HeaderMapExt, IfMatch, IfModifiedSince, IfNoneMatch, IfRange,
+    IfUnmodifiedSince, LastModified,
+};
+use poem::http::{header, StatusCode};
+use poem::web::{Data, Path};
+use poem::{handler, Body, Request, Response};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::error::ApiError;
+use super::params::{Audio, Mode, QueryParams, StreamParams};
+use super::AppState;
+use crate::auth::Grant;
+use crate::catalog::FileRecord;
+
+/// Read size per chunk: large enough for loopback throughput, small enough that a stream's
+/// memory stays constant and small.
+const CHUNK_BYTES: usize = 256 * 1024;
+
+#[handler]
+pub async fn video(
+    req: &Request,
+    Path(file_uuid): Path<String>,
+    Data(state): Data<&Arc<AppState>>,
+    Data(grant): Data<&Grant>,
+) -> Result<Response, ApiError> {
+    let params = StreamParams::parse(&QueryParams::from_request(req))?;
+    let file = state.authorized_file(grant, &file_uuid).await?;
+    if params.mode == Mode::Debug {
+        return Err(ApiError::NotImplemented(
+            "mode=debug (detection overlay) is not available yet; use mode=normal".into(),
+        ));
+    }
+    if params.audio == Audio::Off {
+        return Err(ApiError::NotImplemented(
+            "audio=off is not available yet; use audio=on".into(),
+        ));
+    }
+    serve_file(req, &file).await
+}
+
+/// The validators of the file as imported: a strong ETag and Last-Modified.
+fn validators(file: &FileRecord) -> (ETag, SystemTime) {
+    let etag = format!("\"{}-{:x}-{:x}\"", file.uuid, file.size, file.mtime_ns)
+        .parse()
+        .expect("valid entity tag");
+    let mtime = UNIX_EPOCH + Duration::from_nanos(file.mtime_ns.max(0) as u64);
+    (etag, mtime)
+}
+
+/// What the request's preconditions (RFC 9110 §13.2.2) ask for, in their order of
+/// evaluation.
+enum Precondition {
+    Failed,
+    NotModified,
+    Proceed,
+}
+
+fn evaluate_preconditions(req: &Request, etag: &ETag, mtime: SystemTime) -> Precondition {
+    let headers = req.headers();
+    if let Some(if_match) = headers.typed_get::<IfMatch>() {
+        if !if_match.precondition_passes(etag) {
+            return Precondition::Failed;
+        }
+    } else if let Some(since) = headers.typed_get::<IfUnmodifiedSince>() {
+        if !since.precondition_passes(mtime) {
+            return Precondition::Failed;
+        }
+    }
+    if let Some(if_none_match) = headers.typed_get::<IfNoneMatch>() {
+        if !if_none_match.precondition_passes(etag) {
+            return Precondition::NotModified;
+        }
+    } else if let Some(since) = headers.typed_get::<IfModifiedSince>() {
+        if !since.is_modified(mtime) {
+            return Precondition::NotModified;
+        }
+    }
+    Precondition::Proceed
+}
+
+/// The byte range to send: `None` for the whole file. Malformed or overlapping ranges are
+/// ignored (RFC 9110 §14.2 allows it), as are several ranges (we answer with the whole
+/// file rather than multipart/byteranges, which no video player asks for).
+fn requested_range(
+    req: &Request,
+    size: u64,
+    etag: &ETag,
+    last_modified: &LastModified,
+) -> Result<Option<(u64, u64)>, ApiError> {
+    let Some(range) = req.headers().get(header::RANGE) else {
+        return Ok(None);
+    };
+    if let Some(if_range) = req.headers().typed_get::<IfRange>() {
+        if if_range.is_modified(Some(etag), Some(last_modified)) {
+            return Ok(None);
+        }
+    }
+    let Ok(range) = range.to_str() else {
+        return Ok(None);
+    };
+    let ranges = match http_range_header::parse_range_header(range).map(|r| r.validate(size)) {
+        Ok(Ok(ranges)) => ranges,
+        Ok(Err(http_range_header::RangeUnsatisfiableError::Unsatisfiable)) => {
+            return Err(ApiError::RangeNotSatisfiable { size })
+        }
+        _ => return Ok(None),
+    };
+    match ranges.as_slice() {
+        [one] => Ok(Some((*one.start(), *one.end()))),
+        _ => Ok(None),
+    }
+}
+
+async fn serve_file(req: &Request, record: &FileRecord) -> Result<Response, ApiError> {
+    let uuid = record.uuid.to_string();
+    let mut file = match tokio::fs::File::open(&record.path).await {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ApiError::FileGone(uuid, "the file is missing"))
+        }
+        Err(e) => return Err(ApiError::internal(format!("{}: {e}", record.path.display()))),
+    };
+    // Stat the open file, not the path, so what we check is what we send.
+    let metadata = file.metadata().await.map_err(ApiError::internal)?;
+    let mtime_ns = metadata
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos() as i64);
+    if metadata.len() != record.size || mtime_ns != Some(record.mtime_ns) {
+        return Err(ApiError::FileGone(uuid, "the file changed since import"));
+    }
+
+    let size = record.size;
+    let (etag, mtime) = validators(record);
+    let last_modified = LastModified::from(mtime);
+    let mut response = Response::builder()
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CACHE_CONTROL, "private, max-age=3600")
+        .typed_header(etag.clone())
+        .typed_header(last_modified);
+    match evaluate_preconditions(req, &etag, mtime) {
+        Precondition::Failed => return Err(ApiError::PreconditionFailed),
+        Precondition::NotModified => {
+            return Ok(response.status(StatusCode::NOT_MODIFIED).finish());
+        }
+        Precondition::Proceed => {}
+    }
+
+    let (start, end) = match requested_range(req, size, &etag, &last_modified)? {
+        Some((start, end)) => {
+            response = response
+                .status(StatusCode::PARTIAL_CONTENT)
+                .typed_header(ContentRange::bytes(start..=end, size).expect("valid range"));
+            (start, end)
+        }
+        None => (0, size.saturating_sub(1)),
+    };
+    let length = if size == 0 { 0 } else { end - start + 1 };
+    file.seek(SeekFrom::Start(start))
+        .await
+        .map_err(ApiError::internal)?;
+    let stream = tokio_util::io::ReaderStream::with_capacity(file.take(length), CHUNK_BYTES);
+    Ok(response
+        .content_type(content_type(&record.path))
+        .header(header::CONTENT_LENGTH, length)
+        .body(Body::from_bytes_stream(stream)))
+}
+
+/// Content-Type from the file extension, for the containers framecast serves.
+fn content_type(path: &std::path::Path) -> &'static str {
+    let extension = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    match extension.as_deref() {
+        Some("mp4" | "m4v") => "video/mp4",
+        Some("mov") => "video/quicktime",
+        Some("mkv") => "video/x-matroska",
+        Some("webm") => "video/webm",
+        Some("ts" | "m2ts" | "mts") => "video/mp2t",
+        Some("avi") => "video/x-msvideo",
+        Some("ogv") => "video/ogg",
+        _ => "application/octet-stream",
+    }
+}

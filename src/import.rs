@@ -1,0 +1,74 @@
+//! `framecast import`: probe a video, read its detections, register both in one step.
+
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+use crate::catalog::{Catalog, CatalogError, FileRecord, FileUuid};
+use crate::detections::{self, DetectionsError};
+use crate::media::{self, ProbeError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Probe { path: PathBuf, source: ProbeError },
+    #[error(transparent)]
+    Detections(#[from] DetectionsError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+/// Registers `video` under `uuid` (a new random one when `None`), replacing any previous
+/// entry atomically. Nothing is written unless the video and every detection are valid.
+pub fn import(
+    catalog: &dyn Catalog,
+    video: &Path,
+    uuid: Option<FileUuid>,
+    detections_file: Option<&Path>,
+) -> Result<FileUuid, ImportError> {
+    let read_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| ImportError::Read { path, source }
+    };
+    let path = std::fs::canonicalize(video).map_err(read_error(video))?;
+    let metadata = std::fs::metadata(&path).map_err(read_error(&path))?;
+    let mtime_ns = metadata
+        .modified()
+        .map_err(read_error(&path))?
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i64)
+        .unwrap_or(0);
+    let info = media::probe(&path).map_err(|source| ImportError::Probe {
+        path: path.clone(),
+        source,
+    })?;
+    let detections = match detections_file {
+        Some(file) => {
+            let text = std::fs::read_to_string(file).map_err(read_error(file))?;
+            detections::parse(&text, info.frame_index.len())?
+        }
+        None => Vec::new(),
+    };
+    let uuid = uuid.unwrap_or_else(FileUuid::new_random);
+    let record = FileRecord {
+        uuid,
+        path,
+        size: metadata.len(),
+        mtime_ns,
+        duration_ns: info.duration_ns,
+        fps: info.fps,
+        width: info.width,
+        height: info.height,
+        has_audio: info.has_audio,
+        video_codec: info.video_codec,
+        audio_codec: info.audio_codec,
+        frame_index: info.frame_index,
+    };
+    catalog.put_file(&record, &detections)?;
+    tracing::info!(%uuid, frames = record.frame_count(), detections = detections.len(), "imported");
+    Ok(uuid)
+}

@@ -1,0 +1,122 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use framecast::auth::{self, ALL_FILES_SCOPE};
+use framecast::catalog::{Catalog, FileUuid, SqliteCatalog};
+use framecast::config::Config;
+
+#[derive(Parser)]
+#[command(name = "framecast", version, about = "HTTP video server on GStreamer")]
+struct Cli {
+    /// TOML settings file; FRAMECAST_* environment variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP server.
+    Serve,
+    /// Register a video; prints its file uuid.
+    Import {
+        video: PathBuf,
+        /// Use this uuid (32 hex digits) instead of a new one; replaces an existing entry.
+        #[arg(long, value_name = "HEX32")]
+        uuid: Option<FileUuid>,
+        /// Detections as a JSON array or JSON lines.
+        #[arg(long, value_name = "FILE")]
+        detections: Option<PathBuf>,
+    },
+    /// Print a signed access token.
+    Token {
+        /// Grant this file (repeatable).
+        #[arg(long = "file", value_name = "UUID", required_unless_present = "all_files")]
+        files: Vec<FileUuid>,
+        /// Grant every file.
+        #[arg(long, conflicts_with = "files")]
+        all_files: bool,
+        /// Lifetime in seconds.
+        #[arg(long, default_value_t = 3600)]
+        ttl: u64,
+    },
+    /// List registered files.
+    Files,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let default_level = match cli.command {
+        Command::Serve => "info",
+        _ => "warn",
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FRAMECAST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
+        )
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("framecast: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => tokio::runtime::Runtime::new()?.block_on(framecast::serve::serve(config)),
+        Command::Import {
+            video,
+            uuid,
+            detections,
+        } => {
+            let catalog = open_catalog(&config)?;
+            let uuid = framecast::import::import(&catalog, &video, uuid, detections.as_deref())?;
+            println!("{uuid}");
+            Ok(())
+        }
+        Command::Token {
+            files,
+            all_files,
+            ttl,
+        } => {
+            let scope: Vec<String> = if all_files {
+                vec![ALL_FILES_SCOPE.to_owned()]
+            } else {
+                files.iter().map(|uuid| format!("file:{uuid}")).collect()
+            };
+            let secret = config.resolve_jwt_secret()?;
+            println!("{}", auth::issue(&config, &secret, &scope, ttl)?);
+            Ok(())
+        }
+        Command::Files => {
+            let files = open_catalog(&config)?.list_files()?;
+            println!("{:<32}  {:>9}  {:>7}  {:>8}  {:>10}  path", "uuid", "duration", "fps", "frames", "detections");
+            for f in files {
+                println!(
+                    "{:<32}  {:>8.2}s  {:>7.3}  {:>8}  {:>10}  {}",
+                    f.uuid,
+                    f.duration_seconds,
+                    f.fps,
+                    f.frames,
+                    f.detections,
+                    f.path.display()
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn open_catalog(config: &Config) -> anyhow::Result<SqliteCatalog> {
+    config.ensure_data_dir()?;
+    Ok(SqliteCatalog::open(&config.catalog_path())?)
+}

@@ -85,7 +85,10 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         // Only known keys: other FRAMECAST_* variables (FRAMECAST_LOG) are not settings.
-        let env = Env::prefixed("FRAMECAST_").filter(|key| KEYS.contains(&key.as_str()));
+        let env = Env::prefixed("FRAMECAST_").filter(|key| {
+            KEYS.iter()
+                .any(|known| key.as_str().eq_ignore_ascii_case(known))
+        });
         figment
             .merge(env)
             .extract()
@@ -116,7 +119,9 @@ impl Config {
             source,
         };
         match std::fs::read_to_string(&path) {
-            Ok(secret) if !secret.trim().is_empty() => return Ok(secret.trim().as_bytes().to_vec()),
+            Ok(secret) if !secret.trim().is_empty() => {
+                return Ok(secret.trim().as_bytes().to_vec())
+            }
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(err(e)),
@@ -147,7 +152,10 @@ mod tests {
     #[test]
     fn environment_overrides_file_which_overrides_defaults() {
         figment::Jail::expect_with(|jail| {
-            jail.create_file("f.toml", "listen = \"127.0.0.1:9000\"\ndata_dir = \"/tmp/x\"")?;
+            jail.create_file(
+                "f.toml",
+                "listen = \"127.0.0.1:9000\"\ndata_dir = \"/tmp/x\"",
+            )?;
             jail.set_env("FRAMECAST_DATA_DIR", "/tmp/y");
             let config = Config::load(Some(Path::new("f.toml"))).unwrap();
             assert_eq!(config.listen.port(), 9000);
@@ -155,6 +163,31 @@ mod tests {
             assert_eq!(config.pipelines_dir, PathBuf::from("pipelines"));
             Ok(())
         });
+    }
+
+    #[test]
+    fn keys_list_every_setting() {
+        let value = serde_json::to_value(Config::default()).unwrap();
+        let mut fields: Vec<&str> = value
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut keys = KEYS.to_vec();
+        fields.sort();
+        keys.sort();
+        assert_eq!(fields, keys);
+    }
+
+    #[test]
+    fn example_file_is_valid_and_shows_the_defaults() {
+        let example = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/framecast.example.toml"
+        ));
+        let loaded = serde_json::to_value(Config::load(Some(example)).unwrap()).unwrap();
+        assert_eq!(loaded, serde_json::to_value(Config::default()).unwrap());
     }
 
     #[test]

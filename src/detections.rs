@@ -80,7 +80,10 @@ fn check(value: serde_json::Value, frame_count: usize) -> Result<Detection, Stri
         ));
     }
     if row.w == 0 || row.h == 0 {
-        return Err(format!("w and h must be at least 1, got {}x{}", row.w, row.h));
+        return Err(format!(
+            "w and h must be at least 1, got {}x{}",
+            row.w, row.h
+        ));
     }
     if let Some(c) = row.confidence {
         if !(0.0..=1.0).contains(&c) {
@@ -121,7 +124,8 @@ mod tests {
 
     #[test]
     fn bad_rows_are_named_by_line_or_index() {
-        let lines = "{\"frame\": 1, \"x\": 2, \"y\": 3, \"w\": 4, \"h\": 5}\n{\"frame\": 1, \"x\": 2}\n";
+        let lines =
+            "{\"frame\": 1, \"x\": 2, \"y\": 3, \"w\": 4, \"h\": 5}\n{\"frame\": 1, \"x\": 2}\n";
         let e = parse(lines, 10).unwrap_err().to_string();
         assert!(e.contains("line 2") && e.contains("missing field"), "{e}");
 
@@ -140,9 +144,12 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("between 0 and 1"), "{e}");
-        let e = parse("{\"frame\": -1, \"x\": 0, \"y\": 0, \"w\": 1, \"h\": 1}", 10)
-            .unwrap_err()
-            .to_string();
+        let e = parse(
+            "{\"frame\": -1, \"x\": 0, \"y\": 0, \"w\": 1, \"h\": 1}",
+            10,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("line 1"), "{e}");
     }
 }

@@ -34,7 +34,11 @@ enum Command {
     /// Print a signed access token.
     Token {
         /// Grant this file (repeatable).
-        #[arg(long = "file", value_name = "UUID", required_unless_present = "all_files")]
+        #[arg(
+            long = "file",
+            value_name = "UUID",
+            required_unless_present = "all_files"
+        )]
         files: Vec<FileUuid>,
         /// Grant every file.
         #[arg(long, conflicts_with = "files")]
@@ -99,7 +103,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Files => {
             let files = open_catalog(&config)?.list_files()?;
-            println!("{:<32}  {:>9}  {:>7}  {:>8}  {:>10}  path", "uuid", "duration", "fps", "frames", "detections");
+            println!(
+                "{:<32}  {:>9}  {:>7}  {:>8}  {:>10}  path",
+                "uuid", "duration", "fps", "frames", "detections"
+            );
             for f in files {
                 println!(
                     "{:<32}  {:>8.2}s  {:>7.3}  {:>8}  {:>10}  {}",

@@ -12,13 +12,17 @@ pub enum ApiError {
     BadParameter(String),
     #[error("{0}")]
     Unauthorized(String),
-    #[error("this token does not grant access to file {0}; it needs scope `file:{0}` or `files:read`")]
+    #[error(
+        "this token does not grant access to file {0}; it needs scope `file:{0}` or `files:read`"
+    )]
     Forbidden(String),
     #[error("no file with uuid {0} is registered")]
     FileNotFound(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("the video registered as {0} is no longer available as it was imported ({1}); re-import it")]
+    #[error(
+        "the video registered as {0} is no longer available as it was imported ({1}); re-import it"
+    )]
     FileGone(String, &'static str),
     #[error("method not allowed")]
     MethodNotAllowed,

@@ -71,7 +71,11 @@ impl StreamParams {
                 &[("normal", Mode::Normal), ("debug", Mode::Debug)],
                 Mode::Normal,
             )?,
-            audio: query.choice("audio", &[("on", Audio::On), ("off", Audio::Off)], Audio::On)?,
+            audio: query.choice(
+                "audio",
+                &[("on", Audio::On), ("off", Audio::Off)],
+                Audio::On,
+            )?,
         })
     }
 }

@@ -126,7 +126,12 @@ async fn serve_file(req: &Request, record: &FileRecord) -> Result<Response, ApiE
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ApiError::FileGone(uuid, "the file is missing"))
         }
-        Err(e) => return Err(ApiError::internal(format!("{}: {e}", record.path.display()))),
+        Err(e) => {
+            return Err(ApiError::internal(format!(
+                "{}: {e}",
+                record.path.display()
+            )))
+        }
     };
     // Stat the open file, not the path, so what we check is what we send.
     let metadata = file.metadata().await.map_err(ApiError::internal)?;

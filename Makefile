@@ -1,0 +1,25 @@
+# The two commands a newcomer needs (README): `make run` and `make test`.
+SHELL := /bin/bash
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+.PHONY: deps build run test lint bench
+
+deps:
+	scripts/install-deps.sh
+
+build: deps
+	cargo build --release
+
+## Build, import a demo video on first run, print a curl line, serve.
+run: build
+	scripts/run-demo.sh
+
+## Formatting, lints, then every unit and integration test.
+test: deps
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings
+	cargo test --all-targets
+
+lint: deps
+	cargo fmt --all -- --check
+	cargo clippy --all-targets -- -D warnings

@@ -1,0 +1,352 @@
+//! Frame N <-> timestamp, built once per file at import (demux + parse, no decoding).
+//!
+//! # What a timestamp is
+//!
+//! `timestamp(n)` is the **stream time**, in nanoseconds, of frame `n`: the buffer PTS mapped
+//! through the demuxer's segment (`segment.to_stream_time(pts)`). Frame `n` is the `n`-th frame
+//! (zero-based) in presentation order that lies inside the segment, i.e. exactly the frame
+//! `ffmpeg -i F -vf select=eq(n\,N)` picks. Stream time is what a `GST_FORMAT_TIME` seek on a
+//! pipeline is expressed in, and what `segment.to_stream_time(buffer.pts())` gives back for a
+//! decoded buffer, so a thumbnailer can:
+//!
+//! 1. seek with `FLUSH | ACCURATE` to `timestamp(n)`, and
+//! 2. take the first decoded buffer whose stream time is `>= timestamp(n)`; it is frame `n`.
+//!
+//! Step 2 must compare rather than just take the first buffer: a video decoder keeps a frame
+//! that merely *overlaps* the segment start, so when a container's durations are rounded
+//! (or an edit list starts in the middle of a frame) the frame before `n` can come out first,
+//! with a stream time just below `timestamp(n)`, or none at all when it starts before the
+//! segment.
+//!
+//! Containers differ in where stream time starts:
+//! - MP4/MOV: the edit list is applied by qtdemux (segment start = media time of the edit),
+//!   so frame 0 is at or very near 0 even in a stream-copied cut; the pre-roll frames before
+//!   the edit are not frames (ffmpeg hides them too).
+//! - MPEG-TS: tsdemux's stream time starts at 0 at the first PCR/PTS, so the
+//!   container's start offset (1.4 s by default, or any `-output_ts_offset`) is *not* part of
+//!   the timestamps; ffprobe's times include it.
+//! - Matroska/WebM: stream time is the block timestamp.
+
+use serde::{Deserialize, Serialize};
+
+/// Every video frame's presentation timestamp (stream time, nanoseconds) in presentation
+/// order, after the container's edit list / start offset, plus which frames are keyframes.
+///
+/// Serialised (with serde or [`FrameIndex::to_bytes`]) in a compact delta-encoded form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(into = "CompactIndex", try_from = "CompactIndex")]
+pub struct FrameIndex {
+    /// Stream time of each frame, non-decreasing.
+    timestamps: Vec<u64>,
+    /// Frame numbers (presentation order) of the frames that start a GOP, ascending.
+    keyframes: Vec<u32>,
+    /// Stream time at which the last frame stops being displayed.
+    end_ns: u64,
+}
+
+impl FrameIndex {
+    /// Builds an index from frames already in presentation order.
+    ///
+    /// `timestamps` must be non-decreasing, `keyframes` strictly increasing frame numbers below
+    /// `timestamps.len()`, and `end_ns` not before the last timestamp.
+    pub fn new(timestamps: Vec<u64>, keyframes: Vec<u32>, end_ns: u64) -> Result<Self, String> {
+        if u32::try_from(timestamps.len()).is_err() {
+            return Err(format!("{} frames do not fit u32", timestamps.len()));
+        }
+        if let Some(w) = timestamps.windows(2).find(|w| w[1] < w[0]) {
+            return Err(format!("timestamps go backwards: {} after {}", w[1], w[0]));
+        }
+        if let Some(w) = keyframes.windows(2).find(|w| w[1] <= w[0]) {
+            return Err(format!("keyframes not increasing: {} after {}", w[1], w[0]));
+        }
+        if let Some(&k) = keyframes
+            .last()
+            .filter(|&&k| k as usize >= timestamps.len())
+        {
+            return Err(format!("keyframe {k} of {} frames", timestamps.len()));
+        }
+        if let Some(&last) = timestamps.last().filter(|&&last| end_ns < last) {
+            return Err(format!("end {end_ns} before the last frame at {last}"));
+        }
+        Ok(Self {
+            timestamps,
+            keyframes,
+            end_ns,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.timestamps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.timestamps.is_empty()
+    }
+
+    /// Stream time (ns) of frame `n`: what to seek to for that frame.
+    pub fn timestamp(&self, n: u32) -> Option<u64> {
+        self.timestamps.get(n as usize).copied()
+    }
+
+    /// All frames' stream times, in presentation order.
+    pub fn timestamps(&self) -> &[u64] {
+        &self.timestamps
+    }
+
+    /// Stream time at which the last frame stops being displayed (its timestamp + duration).
+    pub fn end_ns(&self) -> u64 {
+        self.end_ns
+    }
+
+    /// The frame displayed at stream time `ts_ns`: the last frame whose timestamp is
+    /// `<= ts_ns`. `None` before the first frame; times past [`Self::end_ns`] give the last
+    /// frame.
+    pub fn frame_at(&self, ts_ns: u64) -> Option<u32> {
+        // Frames sharing a timestamp (broken files) resolve to the last of them, which is the
+        // one a player would leave on screen.
+        let after = self.timestamps.partition_point(|&ts| ts <= ts_ns);
+        // `new` guarantees the count fits u32.
+        after.checked_sub(1).map(|n| n as u32)
+    }
+
+    /// The nearest keyframe at or before frame `n` (clamped to the last frame): where decoding
+    /// must start to show `n`, or where a stream-copied clip can start.
+    ///
+    /// Returns 0 when no keyframe precedes `n`, which happens for the first frames of a file
+    /// cut with an MP4 edit list: their keyframe lies in the hidden pre-roll, which the demuxer
+    /// feeds to the decoder by itself when playing from frame 0.
+    pub fn keyframe_at_or_before(&self, n: u32) -> u32 {
+        let after = self.keyframes.partition_point(|&k| k <= n);
+        after.checked_sub(1).map_or(0, |i| self.keyframes[i])
+    }
+
+    pub fn is_keyframe(&self, n: u32) -> bool {
+        self.keyframes.binary_search(&n).is_ok()
+    }
+
+    /// Keyframe numbers, ascending.
+    pub fn keyframes(&self) -> &[u32] {
+        &self.keyframes
+    }
+
+    pub fn last_frame(&self) -> Option<u32> {
+        self.len().checked_sub(1).map(|n| n as u32)
+    }
+
+    /// How long frame `n` is displayed, in ns.
+    pub fn duration_of(&self, n: u32) -> Option<u64> {
+        let ts = self.timestamp(n)?;
+        let next = self.timestamp(n + 1).unwrap_or(self.end_ns);
+        Some(next - ts)
+    }
+
+    /// Compact serialisation for the catalog: about 1 byte per frame for a constant frame rate.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).expect("serialising into a Vec cannot fail")
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        postcard::from_bytes(bytes).map_err(|e| format!("corrupt frame index: {e}"))
+    }
+}
+
+/// Version of [`CompactIndex`], so that a catalog written by another layout is refused rather
+/// than misread.
+const COMPACT_FORMAT: u8 = 1;
+
+/// Wire form of [`FrameIndex`].
+///
+/// Timestamps are stored as the change of the frame-to-frame delta: for a constant frame rate
+/// the delta is constant or alternates by 1 ns of rounding, so each frame costs one varint
+/// byte (postcard zig-zag encodes signed integers), where a raw delta of ~33 ms would cost 4.
+#[derive(Serialize, Deserialize)]
+struct CompactIndex {
+    format: u8,
+    /// `None` for an index without frames.
+    first_ns: Option<u64>,
+    /// `delta[i] - delta[i - 1]`, with `delta[i] = ts[i + 1] - ts[i]` and `delta[-1] = 0`.
+    delta_changes: Vec<i64>,
+    /// Keyframe numbers as gaps from the previous keyframe (the first from frame 0).
+    keyframe_gaps: Vec<u32>,
+    /// `end_ns` minus the last timestamp.
+    last_duration: u64,
+}
+
+impl From<FrameIndex> for CompactIndex {
+    fn from(index: FrameIndex) -> Self {
+        let mut previous_delta = 0i64;
+        let delta_changes = index
+            .timestamps
+            .windows(2)
+            .map(|w| {
+                // Stream times are far below i64::MAX ns (292 years), so deltas fit.
+                let delta = (w[1] - w[0]) as i64;
+                let change = delta - previous_delta;
+                previous_delta = delta;
+                change
+            })
+            .collect();
+        let mut previous_key = 0;
+        let keyframe_gaps = index
+            .keyframes
+            .iter()
+            .map(|&k| {
+                let gap = k - previous_key;
+                previous_key = k;
+                gap
+            })
+            .collect();
+        CompactIndex {
+            format: COMPACT_FORMAT,
+            first_ns: index.timestamps.first().copied(),
+            delta_changes,
+            keyframe_gaps,
+            last_duration: index.end_ns - index.timestamps.last().copied().unwrap_or(0),
+        }
+    }
+}
+
+impl TryFrom<CompactIndex> for FrameIndex {
+    type Error = String;
+
+    fn try_from(compact: CompactIndex) -> Result<Self, String> {
+        if compact.format != COMPACT_FORMAT {
+            return Err(format!("unknown frame index format {}", compact.format));
+        }
+        let overflow = || "timestamp overflow".to_string();
+        let Some(first_ns) = compact.first_ns else {
+            // `new` refuses keyframes without frames; deltas need checking here.
+            if !compact.delta_changes.is_empty() {
+                return Err("frame deltas without frames".into());
+            }
+            return FrameIndex::new(Vec::new(), compact.keyframe_gaps, compact.last_duration);
+        };
+        let mut timestamps = Vec::with_capacity(compact.delta_changes.len() + 1);
+        timestamps.push(first_ns);
+        let (mut ts, mut delta) = (first_ns, 0i64);
+        for change in compact.delta_changes {
+            delta = delta.checked_add(change).ok_or_else(overflow)?;
+            let delta = u64::try_from(delta).map_err(|_| "negative frame delta".to_string())?;
+            ts = ts.checked_add(delta).ok_or_else(overflow)?;
+            timestamps.push(ts);
+        }
+        let mut key = 0u32;
+        let keyframes = compact
+            .keyframe_gaps
+            .into_iter()
+            .enumerate()
+            .map(|(i, gap)| {
+                // Only the first keyframe may repeat frame 0 (a gap of 0).
+                if gap == 0 && i > 0 {
+                    return Err("repeated keyframe".to_string());
+                }
+                key = key.checked_add(gap).ok_or("keyframe overflow")?;
+                Ok(key)
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        let end_ns = ts.checked_add(compact.last_duration).ok_or_else(overflow)?;
+        FrameIndex::new(timestamps, keyframes, end_ns)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FRAME_30: u64 = 33_333_333;
+
+    /// 30 fps with the rounding pattern a 1/30 s timebase gives in ns, keyframe every 30.
+    fn cfr_30(frames: u64) -> FrameIndex {
+        let timestamps: Vec<u64> = (0..frames).map(|n| n * 1_000_000_000 / 30).collect();
+        let keyframes = (0..frames as u32).step_by(30).collect();
+        let end = frames * 1_000_000_000 / 30;
+        FrameIndex::new(timestamps, keyframes, end).unwrap()
+    }
+
+    #[test]
+    fn round_trip_cfr_is_about_one_byte_per_frame() {
+        let index = cfr_30(30 * 3600);
+        let bytes = index.to_bytes();
+        assert!(bytes.len() < 30 * 3600 * 3 / 2, "{} bytes", bytes.len());
+        assert_eq!(FrameIndex::from_bytes(&bytes).unwrap(), index);
+    }
+
+    #[test]
+    fn round_trip_vfr_and_edge_cases() {
+        let vfr = FrameIndex::new(
+            vec![
+                40_000_000,
+                40_000_000,
+                90_000_000,
+                91_000_000,
+                5_000_000_000,
+            ],
+            vec![0, 3],
+            5_040_000_000,
+        )
+        .unwrap();
+        for index in [vfr, FrameIndex::default(), cfr_30(1)] {
+            assert_eq!(FrameIndex::from_bytes(&index.to_bytes()).unwrap(), index);
+        }
+    }
+
+    #[test]
+    fn from_bytes_refuses_garbage() {
+        assert!(FrameIndex::from_bytes(&[]).is_err());
+        assert!(FrameIndex::from_bytes(&[7, 0, 0, 0, 0]).is_err());
+        let mut bytes = cfr_30(10).to_bytes();
+        bytes.truncate(bytes.len() - 2);
+        assert!(FrameIndex::from_bytes(&bytes).is_err());
+        // A negative first delta would make time go backwards.
+        let backwards = CompactIndex {
+            format: COMPACT_FORMAT,
+            first_ns: Some(100),
+            delta_changes: vec![-1],
+            keyframe_gaps: vec![0],
+            last_duration: 0,
+        };
+        assert!(FrameIndex::from_bytes(&postcard::to_stdvec(&backwards).unwrap()).is_err());
+    }
+
+    #[test]
+    fn new_validates() {
+        assert!(FrameIndex::new(vec![2, 1], vec![], 2).is_err());
+        assert!(FrameIndex::new(vec![1, 2], vec![1, 1], 2).is_err());
+        assert!(FrameIndex::new(vec![1, 2], vec![2], 2).is_err());
+        assert!(FrameIndex::new(vec![1, 2], vec![0], 1).is_err());
+    }
+
+    #[test]
+    fn lookups() {
+        let index = cfr_30(90);
+        assert_eq!(index.len(), 90);
+        assert_eq!(index.last_frame(), Some(89));
+        assert_eq!(index.timestamp(1), Some(FRAME_30));
+        assert_eq!(index.timestamp(90), None);
+        assert_eq!(index.frame_at(0), Some(0));
+        assert_eq!(index.frame_at(FRAME_30 - 1), Some(0));
+        assert_eq!(index.frame_at(FRAME_30), Some(1));
+        assert_eq!(index.frame_at(2_000_000_000), Some(60));
+        assert_eq!(index.frame_at(u64::MAX), Some(89));
+        assert_eq!(index.keyframe_at_or_before(0), 0);
+        assert_eq!(index.keyframe_at_or_before(59), 30);
+        assert_eq!(index.keyframe_at_or_before(60), 60);
+        assert_eq!(index.keyframe_at_or_before(1000), 60);
+        assert!(index.is_keyframe(30) && !index.is_keyframe(31));
+        assert_eq!(index.duration_of(0), Some(FRAME_30));
+        assert_eq!(index.duration_of(89), Some(3_000_000_000 - 2_966_666_666));
+        assert_eq!(index.duration_of(90), None);
+    }
+
+    #[test]
+    fn lookups_with_late_start_and_no_leading_keyframe() {
+        // An edit-list cut: the first frames' keyframe was in the hidden pre-roll.
+        let index = FrameIndex::new(vec![1_000, 2_000, 3_000], vec![2], 4_000).unwrap();
+        assert_eq!(index.frame_at(999), None);
+        assert_eq!(index.frame_at(1_000), Some(0));
+        assert_eq!(index.keyframe_at_or_before(1), 0);
+        assert_eq!(index.keyframe_at_or_before(2), 2);
+        assert_eq!(FrameIndex::default().frame_at(0), None);
+        assert_eq!(FrameIndex::default().last_frame(), None);
+    }
+}

@@ -1,0 +1,7 @@
+//! What framecast knows about a media file: probing at import and the frame index.
+
+pub mod frame_index;
+pub mod probe;
+
+pub use frame_index::FrameIndex;
+pub use probe::{probe, MediaInfo, ProbeError};

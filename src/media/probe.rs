@@ -1,0 +1,543 @@
+//! Probe a media file with GStreamer: stream properties plus the frame index.
+//!
+//! One pass over the file: `filesrc ! parsebin`, the first video stream into an appsink that
+//! records every parsed frame's timestamp and keyframe flag, every other stream into a
+//! fakesink. Nothing is decoded, so a file indexes at demux speed.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+use super::FrameIndex;
+
+#[derive(Debug, Clone)]
+pub struct MediaInfo {
+    pub duration_ns: u64,
+    /// Nominal frame rate: the caps' rate, or frames / duration when the caps say variable.
+    pub fps: f64,
+    pub width: u32,
+    pub height: u32,
+    pub has_audio: bool,
+    /// Short codec names, e.g. "h264", "aac"; video first.
+    pub video_codec: String,
+    pub audio_codec: Option<String>,
+    pub frame_index: FrameIndex,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("cannot read {0}")]
+    Io(String),
+    #[error("GStreamer cannot demux or decode this file: {0}")]
+    Unsupported(String),
+    #[error("the file has no video stream")]
+    NoVideo,
+}
+
+/// Time allowed for any file, plus [`TIMEOUT_BYTES_PER_SEC`] of file size per second: parsing
+/// runs at hundreds of MB/s, so only a stuck pipeline gets near this.
+const TIMEOUT_BASE: Duration = Duration::from_secs(120);
+const TIMEOUT_BYTES_PER_SEC: u64 = 20 << 20;
+
+/// Name of the application message that ends the scan before EOS.
+const STOP_MESSAGE: &str = "framecast-probe-stop";
+
+/// Reads the whole file once (demux + parse, no decoding) and returns its properties and frame
+/// index.
+pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
+    gst::init().map_err(|e| ProbeError::Unsupported(format!("GStreamer init: {e}")))?;
+    let size = std::fs::metadata(path)
+        .map_err(|e| ProbeError::Io(format!("{}: {e}", path.display())))?
+        .len();
+    // Opening the file here turns a permission problem into `Io`, not a pipeline error.
+    std::fs::File::open(path).map_err(|e| ProbeError::Io(format!("{}: {e}", path.display())))?;
+
+    let started = Instant::now();
+    let timeout = TIMEOUT_BASE + Duration::from_secs(size / TIMEOUT_BYTES_PER_SEC);
+    let scan = scan(path, timeout)?;
+    let info = scan.into_media_info()?;
+    tracing::debug!(
+        path = %path.display(),
+        frames = info.frame_index.len(),
+        keyframes = info.frame_index.keyframes().len(),
+        elapsed_ms = started.elapsed().as_millis(),
+        "probed"
+    );
+    Ok(info)
+}
+
+/// What the streaming threads learn during the pass.
+#[derive(Default)]
+struct Scan {
+    video_caps: Option<gst::Caps>,
+    audio_caps: Option<gst::Caps>,
+    /// Set when the video stream turns out to have no decoder: the scan stops early.
+    undecodable: Option<String>,
+    frames: Vec<Frame>,
+    duration: Option<gst::ClockTime>,
+}
+
+/// One parsed video buffer inside the segment.
+struct Frame {
+    stream_time: u64,
+    /// Stream time at which it stops being displayed, when the buffer has a duration.
+    end: Option<u64>,
+    keyframe: bool,
+}
+
+/// Counters of buffers that did not simply map to a frame, for the log.
+#[derive(Default)]
+struct Oddities {
+    outside_segment: u64,
+    pts_from_dts: u64,
+    untimed: u64,
+}
+
+type Shared<T> = Arc<Mutex<T>>;
+
+fn lock<T>(shared: &Shared<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic in a streaming thread leaves plain data behind; keep using it.
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Sets the pipeline to NULL however the scan ends, which joins its streaming threads.
+struct PipelineGuard(gst::Pipeline);
+
+impl Drop for PipelineGuard {
+    fn drop(&mut self) {
+        let _ = self.0.set_state(gst::State::Null);
+    }
+}
+
+fn scan(path: &Path, timeout: Duration) -> Result<Scan, ProbeError> {
+    let unsupported =
+        |what: &str, e: &dyn std::fmt::Display| ProbeError::Unsupported(format!("{what}: {e}"));
+    let filesrc = gst::ElementFactory::make("filesrc")
+        .property("location", path.to_string_lossy().as_ref())
+        .build()
+        .map_err(|e| unsupported("filesrc", &e))?;
+    let parsebin = gst::ElementFactory::make("parsebin")
+        .build()
+        .map_err(|e| unsupported("parsebin", &e))?;
+    let pipeline = PipelineGuard(gst::Pipeline::new());
+    pipeline
+        .0
+        .add_many([&filesrc, &parsebin])
+        .and_then(|()| filesrc.link(&parsebin).map_err(Into::into))
+        .map_err(|e| unsupported("building the pipeline", &e))?;
+
+    let shared: Shared<Scan> = Arc::default();
+    let oddities: Shared<Oddities> = Arc::default();
+    let pipeline_weak = pipeline.0.downgrade();
+    parsebin.connect_pad_added({
+        let shared = shared.clone();
+        let oddities = oddities.clone();
+        move |parsebin, pad| {
+            let Some(pipeline) = pipeline_weak.upgrade() else {
+                return;
+            };
+            match link_stream(&pipeline, pad, &shared, &oddities) {
+                Ok(Continue::Yes) => {}
+                Ok(Continue::No) => post_stop(parsebin),
+                Err(e) => {
+                    // The unlinked pad makes the demuxer fail with not-linked, which ends the
+                    // scan with an error.
+                    tracing::warn!(pad = %pad.name(), "cannot link stream: {e}");
+                }
+            }
+        }
+    });
+    parsebin.connect_no_more_pads({
+        let shared = shared.clone();
+        move |parsebin| {
+            // Without video there is nothing to index: skip reading the audio to the end.
+            if lock(&shared).video_caps.is_none() {
+                post_stop(parsebin);
+            }
+        }
+    });
+
+    let bus = pipeline.0.bus().expect("a pipeline has a bus");
+    if pipeline.0.set_state(gst::State::Playing).is_err() {
+        // The reason is on the bus; don't wait for more than what is already there.
+        return Err(bus_error(&bus, gst::ClockTime::ZERO));
+    }
+
+    let deadline = Instant::now() + timeout;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let Some(message) = bus.timed_pop_filtered(
+            gst::ClockTime::try_from(remaining).ok(),
+            &[
+                gst::MessageType::Eos,
+                gst::MessageType::Error,
+                gst::MessageType::Warning,
+                gst::MessageType::Application,
+            ],
+        ) else {
+            return Err(ProbeError::Unsupported(format!(
+                "still reading after {} s",
+                timeout.as_secs()
+            )));
+        };
+        match message.view() {
+            gst::MessageView::Eos(_) => break,
+            gst::MessageView::Error(err) => return Err(error_message_to_probe_error(err)),
+            gst::MessageView::Warning(warning) => {
+                tracing::debug!(path = %path.display(), "{}", warning.error());
+            }
+            gst::MessageView::Application(app)
+                if app.structure().is_some_and(|s| s.name() == STOP_MESSAGE) =>
+            {
+                break
+            }
+            _ => {}
+        }
+    }
+
+    let duration = pipeline.0.query_duration::<gst::ClockTime>();
+    drop(pipeline);
+    let oddities = std::mem::take(&mut *lock(&oddities));
+    if oddities.outside_segment + oddities.pts_from_dts + oddities.untimed > 0 {
+        tracing::debug!(
+            path = %path.display(),
+            outside_segment = oddities.outside_segment,
+            pts_from_dts = oddities.pts_from_dts,
+            untimed = oddities.untimed,
+            "buffers that are not plain frames"
+        );
+    }
+    if oddities.pts_from_dts > 0 {
+        tracing::warn!(
+            path = %path.display(),
+            buffers = oddities.pts_from_dts,
+            "video buffers without PTS: indexed by DTS, frame order may be off with B-frames"
+        );
+    }
+    let mut scan = std::mem::take(&mut *lock(&shared));
+    scan.duration = duration;
+    Ok(scan)
+}
+
+/// Ends the bus loop from a streaming thread.
+fn post_stop(element: &gst::Element) {
+    let message = gst::message::Application::new(gst::Structure::new_empty(STOP_MESSAGE));
+    // Only fails when the element has no bus any more, i.e. the scan is over already.
+    let _ = element.post_message(message);
+}
+
+/// Whether the scan goes on after a stream was linked.
+enum Continue {
+    Yes,
+    /// The video stream cannot be decoded: reading further is pointless.
+    No,
+}
+
+/// Links one of parsebin's streams: the first video stream to the frame recorder, everything
+/// else to a fakesink (every pad must be linked, or the demuxer stops with not-linked).
+///
+/// Sinks are `async=false`: the pipeline is PLAYING before parsebin exposes its pads, and an
+/// async sink added then makes the pipeline lose its state, so a sink added in that window
+/// syncs to PAUSED and blocks the demuxer's thread in preroll forever.
+fn link_stream(
+    pipeline: &gst::Pipeline,
+    pad: &gst::Pad,
+    shared: &Shared<Scan>,
+    oddities: &Shared<Oddities>,
+) -> Result<Continue, String> {
+    let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+    tracing::debug!(pad = %pad.name(), %caps, "stream");
+
+    let mut next = Continue::Yes;
+    let record_frames = {
+        let mut scan = lock(shared);
+        if is_video(&caps) && scan.video_caps.is_none() {
+            scan.video_caps = Some(caps.clone());
+            scan.undecodable = undecodable(&caps);
+            if scan.undecodable.is_some() {
+                next = Continue::No;
+            }
+            scan.undecodable.is_none()
+        } else {
+            let is_audio = caps
+                .structure(0)
+                .is_some_and(|s| s.name().starts_with("audio/"));
+            if is_audio && scan.audio_caps.is_none() {
+                scan.audio_caps = Some(caps.clone());
+            }
+            false
+        }
+    };
+    let sink = if record_frames {
+        frame_recorder(shared.clone(), oddities.clone())
+    } else {
+        gst::ElementFactory::make("fakesink")
+            .property("sync", false)
+            .property("async", false)
+            .build()
+            .map_err(|e| e.to_string())?
+    };
+    pipeline.add(&sink).map_err(|e| e.to_string())?;
+    sink.sync_state_with_parent().map_err(|e| e.to_string())?;
+    let sinkpad = sink.static_pad("sink").expect("sinks have a sink pad");
+    pad.link(&sinkpad).map_err(|e| e.to_string())?;
+    Ok(next)
+}
+
+fn is_video(caps: &gst::CapsRef) -> bool {
+    caps.structure(0).is_some_and(|s| {
+        // MJPEG in AVI/MOV comes out as image/jpeg, with a frame rate.
+        s.name().starts_with("video/") || (s.name() == "image/jpeg" && s.has_field("framerate"))
+    })
+}
+
+/// Why these parsed video caps cannot be decoded here, if they cannot.
+fn undecodable(caps: &gst::CapsRef) -> Option<String> {
+    if caps.structure(0).is_some_and(|s| s.name() == "video/x-raw") {
+        return None;
+    }
+    let decoders = gst::ElementFactory::factories_with_type(
+        gst::ElementFactoryType::DECODER | gst::ElementFactoryType::MEDIA_VIDEO,
+        // decodebin skips elements below marginal rank too.
+        gst::Rank::MARGINAL,
+    );
+    if decoders.iter().any(|f| f.can_sink_any_caps(caps)) {
+        None
+    } else {
+        Some(format!("no video decoder installed for {caps}"))
+    }
+}
+
+/// An appsink that turns each parsed video buffer into a [`Frame`].
+fn frame_recorder(shared: Shared<Scan>, oddities: Shared<Oddities>) -> gst::Element {
+    let appsink = gst_app::AppSink::builder()
+        .sync(false)
+        .async_(false)
+        .enable_last_sample(false)
+        .build();
+    appsink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |appsink| {
+                let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let frame = sample_to_frame(&sample, &mut lock(&oddities));
+                if let Some(frame) = frame {
+                    lock(&shared).frames.push(frame);
+                }
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    appsink.upcast()
+}
+
+fn sample_to_frame(sample: &gst::Sample, oddities: &mut Oddities) -> Option<Frame> {
+    let buffer = sample.buffer()?;
+    let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
+    let ts = match (buffer.pts(), buffer.dts()) {
+        (Some(pts), _) => pts,
+        // Parsers interpolate missing PTS for most streams; what is left (AVI, some TS) only
+        // has decode times, which equal presentation times unless frames are reordered.
+        (None, Some(dts)) => {
+            oddities.pts_from_dts += 1;
+            dts
+        }
+        (None, None) => {
+            oddities.untimed += 1;
+            return None;
+        }
+    };
+    // Buffers before the segment start are an edit list's pre-roll (decoded only to reach
+    // the first shown frame), those at or after the stop are past its end: neither is shown,
+    // and ffmpeg drops them too.
+    let start = segment.start().unwrap_or(gst::ClockTime::ZERO);
+    if ts < start || segment.stop().is_some_and(|stop| ts >= stop) {
+        oddities.outside_segment += 1;
+        return None;
+    }
+    let stream_time = segment.to_stream_time(ts)?;
+    let end = buffer.duration().and_then(|duration| {
+        let end = ts + duration;
+        segment.to_stream_time(segment.stop().map_or(end, |stop| end.min(stop)))
+    });
+    Some(Frame {
+        stream_time: stream_time.nseconds(),
+        end: end.map(gst::ClockTime::nseconds),
+        keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+    })
+}
+
+impl Scan {
+    fn into_media_info(mut self) -> Result<MediaInfo, ProbeError> {
+        let Some(video_caps) = self.video_caps else {
+            return Err(if self.audio_caps.is_some() {
+                ProbeError::NoVideo
+            } else {
+                ProbeError::Unsupported("no audio or video stream found".into())
+            });
+        };
+        if let Some(reason) = self.undecodable {
+            return Err(ProbeError::Unsupported(reason));
+        }
+        if self.frames.is_empty() {
+            return Err(ProbeError::Unsupported(
+                "the video stream has no frames".into(),
+            ));
+        }
+
+        // Parsers emit decode order; B-frames make it differ from presentation order. The sort
+        // is stable so that frames sharing a timestamp keep their decode order.
+        self.frames.sort_by_key(|f| f.stream_time);
+        let last = self.frames.last().expect("not empty").stream_time;
+        let end_ns = self
+            .frames
+            .iter()
+            .filter_map(|f| f.end)
+            .max()
+            .unwrap_or(last)
+            .max(last);
+        let keyframes = (0u32..)
+            .zip(&self.frames)
+            .filter(|(_, f)| f.keyframe)
+            .map(|(n, _)| n)
+            .collect();
+        let timestamps = self.frames.iter().map(|f| f.stream_time).collect();
+        let frame_index = FrameIndex::new(timestamps, keyframes, end_ns)
+            .map_err(|e| ProbeError::Unsupported(format!("frame index: {e}")))?;
+
+        let video = video_caps
+            .structure(0)
+            .expect("video caps have a structure");
+        let dimension = |field| video.get::<i32>(field).map_or(0, |v| v.max(0) as u32);
+        let duration_ns = self.duration.map_or(end_ns, gst::ClockTime::nseconds);
+        Ok(MediaInfo {
+            duration_ns,
+            fps: nominal_fps(video, &frame_index),
+            width: dimension("width"),
+            height: dimension("height"),
+            has_audio: self.audio_caps.is_some(),
+            video_codec: codec_name(video),
+            audio_codec: self
+                .audio_caps
+                .as_ref()
+                .and_then(|caps| caps.structure(0))
+                .map(codec_name),
+            frame_index,
+        })
+    }
+}
+
+/// The caps' frame rate when it describes the frames, else the mean rate of the index.
+///
+/// Caps say 0/1 for variable rate (Matroska), and qtdemux derives the rate of a file with an
+/// edit list from samples / edit duration, which counts the hidden pre-roll (a 25 fps cut
+/// gets 73/3): so the caps' rate is only trusted when it agrees with the index.
+fn nominal_fps(video: &gst::StructureRef, index: &FrameIndex) -> f64 {
+    let first = index.timestamp(0).unwrap_or(0);
+    let span = index.end_ns() - first;
+    let measured = (span > 0).then(|| index.len() as f64 * 1e9 / span as f64);
+    let caps = video
+        .get::<gst::Fraction>("framerate")
+        .ok()
+        .filter(|f| f.numer() > 0 && f.denom() > 0)
+        .map(|f| f64::from(f.numer()) / f64::from(f.denom()));
+    match (caps, measured) {
+        (Some(caps), Some(measured)) if (caps - measured).abs() <= measured * 0.01 => caps,
+        (caps, measured) => measured.or(caps).unwrap_or(0.0),
+    }
+}
+
+/// ffmpeg-style short codec name for parsed caps, e.g. "h264" for `video/x-h264`.
+fn codec_name(s: &gst::StructureRef) -> String {
+    let int = |field| s.get::<i32>(field).ok();
+    let name = match s.name().as_str() {
+        "video/x-h264" => "h264",
+        "video/x-h265" => "hevc",
+        "video/x-vp8" => "vp8",
+        "video/x-vp9" => "vp9",
+        "video/x-av1" => "av1",
+        "video/x-theora" => "theora",
+        "video/x-h263" => "h263",
+        "video/x-raw" => "rawvideo",
+        "video/x-prores" => "prores",
+        "video/x-dnxhd" => "dnxhd",
+        "video/x-ffv" => "ffv1",
+        "image/jpeg" => "mjpeg",
+        "video/x-xvid" => "mpeg4",
+        "video/x-divx" if int("divxversion") == Some(3) => "msmpeg4v3",
+        "video/x-divx" => "mpeg4",
+        "video/mpeg" => match int("mpegversion") {
+            Some(1) => "mpeg1video",
+            Some(2) => "mpeg2video",
+            _ => "mpeg4",
+        },
+        "video/x-wmv" => match (int("wmvversion"), s.get::<&str>("format").ok()) {
+            (_, Some("WVC1")) => "vc1",
+            (Some(1), _) => "wmv1",
+            (Some(2), _) => "wmv2",
+            _ => "wmv3",
+        },
+        "audio/mpeg" => match (int("mpegversion"), int("layer")) {
+            (Some(1), Some(1)) => "mp1",
+            (Some(1), Some(2)) => "mp2",
+            (Some(1), _) => "mp3",
+            _ => "aac",
+        },
+        "audio/x-opus" => "opus",
+        "audio/x-vorbis" => "vorbis",
+        "audio/x-flac" => "flac",
+        "audio/x-ac3" => "ac3",
+        "audio/x-eac3" => "eac3",
+        "audio/x-dts" => "dts",
+        "audio/x-alac" => "alac",
+        "audio/x-true-hd" => "truehd",
+        "audio/x-raw" => "pcm",
+        "audio/x-alaw" => "pcm_alaw",
+        "audio/x-mulaw" => "pcm_mulaw",
+        "audio/AMR" => "amr_nb",
+        "audio/AMR-WB" => "amr_wb",
+        "audio/x-wma" => match int("wmaversion") {
+            Some(1) => "wmav1",
+            Some(3) => "wmapro",
+            _ => "wmav2",
+        },
+        other => {
+            return other
+                .trim_start_matches("video/")
+                .trim_start_matches("audio/")
+                .trim_start_matches("x-")
+                .to_string()
+        }
+    };
+    name.to_string()
+}
+
+/// The error of the first error message already on the bus, or of the next one within `wait`.
+fn bus_error(bus: &gst::Bus, wait: gst::ClockTime) -> ProbeError {
+    match bus.timed_pop_filtered(wait, &[gst::MessageType::Error]) {
+        Some(message) => match message.view() {
+            gst::MessageView::Error(err) => error_message_to_probe_error(err),
+            _ => unreachable!("filtered to errors"),
+        },
+        None => ProbeError::Unsupported("the pipeline failed to start".into()),
+    }
+}
+
+fn error_message_to_probe_error(err: &gst::message::Error) -> ProbeError {
+    let error = err.error();
+    if error.matches(gst::ResourceError::NotFound)
+        || error.matches(gst::ResourceError::OpenRead)
+        || error.matches(gst::ResourceError::Read)
+    {
+        return ProbeError::Io(error.to_string());
+    }
+    let mut message = error.to_string();
+    if let Some(details) = err.debug() {
+        tracing::debug!(%message, %details, "probe pipeline error");
+    }
+    if let Some(source) = err.src() {
+        message = format!("{message} ({})", source.name());
+    }
+    ProbeError::Unsupported(message)
+}

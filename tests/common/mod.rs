@@ -1,0 +1,211 @@
+//! Test harness: the real `framecast` binary on a free loopback port, its own data dir, and
+//! media generated with the ffmpeg CLI.
+#![allow(dead_code)] // each test binary uses its own part of this module
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub const SECRET: &str = "framecast-test-secret";
+pub const BIN: &str = env!("CARGO_BIN_EXE_framecast");
+
+/// Where generated media lives: under target/, shared by every test and kept between runs
+/// (each file's name says how it was made, so a changed recipe gets a new name).
+pub fn media_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("media");
+        std::fs::create_dir_all(&dir).expect("media dir");
+        dir
+    })
+}
+
+/// Runs ffmpeg quietly with `args`, panicking with its message on failure.
+pub fn ffmpeg(args: &[&str]) {
+    let output = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error", "-y"])
+        .args(args)
+        .output()
+        .expect("ffmpeg is installed");
+    assert!(
+        output.status.success(),
+        "ffmpeg {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Generates `name` once per run with `make(path)`, returning its path.
+pub fn generated(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    let path = media_dir().join(name);
+    if !path.exists() {
+        // Write aside and rename: an interrupted run never leaves a half-made file, and test
+        // processes running at once never read one.
+        let partial = media_dir().join(format!("partial-{}-{name}", std::process::id()));
+        make(&partial);
+        std::fs::rename(&partial, &path).expect("rename generated media");
+    }
+    path
+}
+
+/// 2 s of 320x240 25 fps H.264 (with B-frames) and AAC audio in MP4.
+pub fn small_mp4() -> PathBuf {
+    generated("small.mp4", |path| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=2",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=2",
+            "-c:v",
+            "libx264",
+            "-pix_fmt",
+            "yuv420p",
+            "-bf",
+            "2",
+            "-g",
+            "25",
+            "-c:a",
+            "aac",
+            "-shortest",
+            path.to_str().unwrap(),
+        ])
+    })
+}
+
+/// A running server with its own data dir, stopped on drop.
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub data_dir: tempfile::TempDir,
+}
+
+impl Server {
+    pub fn start() -> Server {
+        Self::start_with(&[])
+    }
+
+    /// Starts with extra `FRAMECAST_*` environment settings.
+    pub fn start_with(env: &[(&str, &str)]) -> Server {
+        let data_dir = tempfile::tempdir().expect("temp dir");
+        let mut child = command(data_dir.path())
+            .arg("serve")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("framecast starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("framecast prints its address");
+        let base = line
+            .trim()
+            .strip_prefix("framecast listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Server {
+            child,
+            base,
+            data_dir,
+        }
+    }
+
+    /// Runs a `framecast` subcommand against this server's data dir.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        command(self.data_dir.path())
+            .args(args)
+            .output()
+            .expect("framecast runs")
+    }
+
+    /// Imports `video` (with optional detections file), returning the uuid it printed.
+    pub fn import(&self, video: &Path, detections: Option<&Path>) -> String {
+        let mut args = vec!["import", video.to_str().unwrap()];
+        if let Some(d) = detections {
+            args.extend(["--detections", d.to_str().unwrap()]);
+        }
+        let output = self.cli(&args);
+        assert!(
+            output.status.success(),
+            "import failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let uuid = String::from_utf8(output.stdout).unwrap().trim().to_owned();
+        assert_eq!(uuid.len(), 32, "import prints only the uuid: {uuid:?}");
+        uuid
+    }
+
+    /// A token from `framecast token` for these files.
+    pub fn token(&self, files: &[&str]) -> String {
+        let mut args = vec!["token"];
+        for f in files {
+            args.extend(["--file", f]);
+        }
+        let output = self.cli(&args);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn command(data_dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .env("FRAMECAST_DATA_DIR", data_dir)
+        .env("FRAMECAST_LISTEN", "127.0.0.1:0")
+        .env("FRAMECAST_JWT_SECRET", SECRET)
+        .env(
+            "FRAMECAST_LOG",
+            std::env::var("FRAMECAST_LOG").unwrap_or_else(|_| "warn".into()),
+        )
+        .env(
+            "FRAMECAST_PIPELINES_DIR",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines"),
+        );
+    command
+}
+
+pub fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+/// Asserts the response is our JSON error with this status and code; returns the message.
+pub fn assert_json_error(response: reqwest::blocking::Response, status: u16, code: &str) -> String {
+    assert_eq!(response.status().as_u16(), status, "status");
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/json",
+        "errors are JSON"
+    );
+    let body: serde_json::Value = response.json().expect("JSON body");
+    assert_eq!(body["success"], false, "{body}");
+    assert_eq!(body["error"], code, "{body}");
+    let message = body["message"].as_str().expect("message").to_owned();
+    assert!(!message.is_empty());
+    message
+}

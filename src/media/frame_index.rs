@@ -120,6 +120,21 @@ impl FrameIndex {
         after.checked_sub(1).map_or(0, |i| self.keyframes[i])
     }
 
+    /// Where to seek (`FLUSH | ACCURATE`, stream time) to decode frame `n`: [`SEEK_MARGIN_NS`]
+    /// before its timestamp (see the module documentation for why not at it).
+    pub fn seek_position(&self, n: u32) -> Option<u64> {
+        self.timestamp(n).map(|ts| ts.saturating_sub(SEEK_MARGIN_NS))
+    }
+
+    /// The frame a decoded buffer with this stream time is: the frame whose timestamp is
+    /// within half of [`SEEK_MARGIN_NS`] of it. `None` for the frames a decoder clips to the
+    /// segment start after a seek to [`Self::seek_position`].
+    pub fn decoded_frame(&self, stream_time_ns: u64) -> Option<u32> {
+        let tolerance = SEEK_MARGIN_NS / 2;
+        let n = self.frame_at(stream_time_ns.saturating_add(tolerance))?;
+        (self.timestamps[n as usize] + tolerance >= stream_time_ns).then_some(n)
+    }
+
     pub fn is_keyframe(&self, n: u32) -> bool {
         self.keyframes.binary_search(&n).is_ok()
     }
@@ -149,6 +164,10 @@ impl FrameIndex {
         postcard::from_bytes(bytes).map_err(|e| format!("corrupt frame index: {e}"))
     }
 }
+
+/// How far before a frame's timestamp to seek to decode it. Far below any frame interval, far
+/// above the 90 kHz clock tick (11 µs) that tsdemux rounds seek positions to.
+pub const SEEK_MARGIN_NS: u64 = 1_000_000;
 
 /// Version of [`CompactIndex`], so that a catalog written by another layout is refused rather
 /// than misread.
@@ -336,6 +355,21 @@ mod tests {
         assert_eq!(index.duration_of(0), Some(FRAME_30));
         assert_eq!(index.duration_of(89), Some(3_000_000_000 - 2_966_666_666));
         assert_eq!(index.duration_of(90), None);
+    }
+
+    #[test]
+    fn seek_positions_and_decoded_frames() {
+        let index = cfr_30(90);
+        assert_eq!(index.seek_position(0), Some(0));
+        assert_eq!(index.seek_position(1), Some(FRAME_30 - SEEK_MARGIN_NS));
+        assert_eq!(index.seek_position(90), None);
+        assert_eq!(index.decoded_frame(FRAME_30), Some(1));
+        // tsdemux rounds to its 90 kHz clock, a few µs off.
+        assert_eq!(index.decoded_frame(FRAME_30 - 11_111), Some(1));
+        assert_eq!(index.decoded_frame(FRAME_30 + 11_111), Some(1));
+        // A frame clipped to the seek position is none of the frames.
+        assert_eq!(index.decoded_frame(FRAME_30 - SEEK_MARGIN_NS), None);
+        assert_eq!(index.decoded_frame(u64::MAX), None);
     }
 
     #[test]

@@ -3,5 +3,5 @@
 pub mod frame_index;
 pub mod probe;
 
-pub use frame_index::FrameIndex;
+pub use frame_index::{FrameIndex, SEEK_MARGIN_NS};
 pub use probe::{probe, MediaInfo, ProbeError};

@@ -48,18 +48,22 @@ const STOP_MESSAGE: &str = "framecast-probe-stop";
 /// index.
 pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
     gst::init().map_err(|e| ProbeError::Unsupported(format!("GStreamer init: {e}")))?;
-    let size = std::fs::metadata(path)
-        .map_err(|e| ProbeError::Io(format!("{}: {e}", path.display())))?
-        .len();
+    let metadata =
+        std::fs::metadata(path).map_err(|e| ProbeError::Io(format!("{}: {e}", path.display())))?;
+    if !metadata.is_file() {
+        return Err(ProbeError::Io(format!(
+            "{}: not a regular file",
+            path.display()
+        )));
+    }
     // Opening the file here turns a permission problem into `Io`, not a pipeline error.
     std::fs::File::open(path).map_err(|e| ProbeError::Io(format!("{}: {e}", path.display())))?;
 
+    let _span = tracing::debug_span!("probe", path = %path.display()).entered();
     let started = Instant::now();
-    let timeout = TIMEOUT_BASE + Duration::from_secs(size / TIMEOUT_BYTES_PER_SEC);
-    let scan = scan(path, timeout)?;
-    let info = scan.into_media_info()?;
+    let timeout = TIMEOUT_BASE + Duration::from_secs(metadata.len() / TIMEOUT_BYTES_PER_SEC);
+    let info = scan(path, timeout)?.into_media_info()?;
     tracing::debug!(
-        path = %path.display(),
         frames = info.frame_index.len(),
         keyframes = info.frame_index.keyframes().len(),
         elapsed_ms = started.elapsed().as_millis(),
@@ -71,28 +75,53 @@ pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
 /// What the streaming threads learn during the pass.
 #[derive(Default)]
 struct Scan {
-    video_caps: Option<gst::Caps>,
-    audio_caps: Option<gst::Caps>,
+    video: Option<Stream>,
+    audio: Option<Stream>,
     /// Set when the video stream turns out to have no decoder: the scan stops early.
     undecodable: Option<String>,
-    frames: Vec<Frame>,
+    /// The segments video buffers came with, in order (see [`Scan::record`]).
+    segments: Vec<gst::FormattedSegment<gst::ClockTime>>,
+    buffers: Vec<VideoBuffer>,
+    /// Buffers timed by their DTS, for lack of a PTS.
+    pts_from_dts: u64,
+    /// Buffers without any timestamp, left out.
+    untimed: u64,
     duration: Option<gst::ClockTime>,
 }
 
-/// One parsed video buffer inside the segment.
+/// A stream parsebin exposed.
+struct Stream {
+    /// Caps when the pad appeared: may still be unfixed (MPEG-TS exposes streams before the
+    /// parser has seen a header), but tell the codec.
+    caps: gst::Caps,
+    pad: gst::Pad,
+}
+
+impl Stream {
+    /// Replaces the caps by those the data actually flowed with, which carry the width,
+    /// height and frame rate. Only valid while the pipeline is not yet shut down.
+    fn take_negotiated_caps(&mut self) {
+        if let Some(caps) = self.pad.current_caps() {
+            self.caps = caps;
+        }
+    }
+}
+
+/// A parsed video buffer, timed as the demuxer timed it.
+struct VideoBuffer {
+    ts: gst::ClockTime,
+    duration: Option<gst::ClockTime>,
+    keyframe: bool,
+    /// Index into [`Scan::segments`].
+    segment: usize,
+}
+
+/// A video buffer that is a frame of the file.
 struct Frame {
     stream_time: u64,
     /// Stream time at which it stops being displayed, when the buffer has a duration.
     end: Option<u64>,
     keyframe: bool,
-}
-
-/// Counters of buffers that did not simply map to a frame, for the log.
-#[derive(Default)]
-struct Oddities {
-    outside_segment: u64,
-    pts_from_dts: u64,
-    untimed: u64,
 }
 
 type Shared<T> = Arc<Mutex<T>>;
@@ -125,20 +154,18 @@ fn scan(path: &Path, timeout: Duration) -> Result<Scan, ProbeError> {
     pipeline
         .0
         .add_many([&filesrc, &parsebin])
-        .and_then(|()| filesrc.link(&parsebin).map_err(Into::into))
+        .and_then(|()| filesrc.link(&parsebin))
         .map_err(|e| unsupported("building the pipeline", &e))?;
 
     let shared: Shared<Scan> = Arc::default();
-    let oddities: Shared<Oddities> = Arc::default();
     let pipeline_weak = pipeline.0.downgrade();
     parsebin.connect_pad_added({
         let shared = shared.clone();
-        let oddities = oddities.clone();
         move |parsebin, pad| {
             let Some(pipeline) = pipeline_weak.upgrade() else {
                 return;
             };
-            match link_stream(&pipeline, pad, &shared, &oddities) {
+            match link_stream(&pipeline, pad, &shared) {
                 Ok(Continue::Yes) => {}
                 Ok(Continue::No) => post_stop(parsebin),
                 Err(e) => {
@@ -153,7 +180,7 @@ fn scan(path: &Path, timeout: Duration) -> Result<Scan, ProbeError> {
         let shared = shared.clone();
         move |parsebin| {
             // Without video there is nothing to index: skip reading the audio to the end.
-            if lock(&shared).video_caps.is_none() {
+            if lock(&shared).video.is_none() {
                 post_stop(parsebin);
             }
         }
@@ -161,8 +188,7 @@ fn scan(path: &Path, timeout: Duration) -> Result<Scan, ProbeError> {
 
     let bus = pipeline.0.bus().expect("a pipeline has a bus");
     if pipeline.0.set_state(gst::State::Playing).is_err() {
-        // The reason is on the bus; don't wait for more than what is already there.
-        return Err(bus_error(&bus, gst::ClockTime::ZERO));
+        return Err(bus_error(&bus));
     }
 
     let deadline = Instant::now() + timeout;
@@ -186,7 +212,7 @@ fn scan(path: &Path, timeout: Duration) -> Result<Scan, ProbeError> {
             gst::MessageView::Eos(_) => break,
             gst::MessageView::Error(err) => return Err(error_message_to_probe_error(err)),
             gst::MessageView::Warning(warning) => {
-                tracing::debug!(path = %path.display(), "{}", warning.error());
+                tracing::debug!("{}", warning.error());
             }
             gst::MessageView::Application(app)
                 if app.structure().is_some_and(|s| s.name() == STOP_MESSAGE) =>
@@ -198,26 +224,11 @@ fn scan(path: &Path, timeout: Duration) -> Result<Scan, ProbeError> {
     }
 
     let duration = pipeline.0.query_duration::<gst::ClockTime>();
-    drop(pipeline);
-    let oddities = std::mem::take(&mut *lock(&oddities));
-    if oddities.outside_segment + oddities.pts_from_dts + oddities.untimed > 0 {
-        tracing::debug!(
-            path = %path.display(),
-            outside_segment = oddities.outside_segment,
-            pts_from_dts = oddities.pts_from_dts,
-            untimed = oddities.untimed,
-            "buffers that are not plain frames"
-        );
-    }
-    if oddities.pts_from_dts > 0 {
-        tracing::warn!(
-            path = %path.display(),
-            buffers = oddities.pts_from_dts,
-            "video buffers without PTS: indexed by DTS, frame order may be off with B-frames"
-        );
-    }
     let mut scan = std::mem::take(&mut *lock(&shared));
     scan.duration = duration;
+    for stream in [&mut scan.video, &mut scan.audio].into_iter().flatten() {
+        stream.take_negotiated_caps();
+    }
     Ok(scan)
 }
 
@@ -245,7 +256,6 @@ fn link_stream(
     pipeline: &gst::Pipeline,
     pad: &gst::Pad,
     shared: &Shared<Scan>,
-    oddities: &Shared<Oddities>,
 ) -> Result<Continue, String> {
     let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
     tracing::debug!(pad = %pad.name(), %caps, "stream");
@@ -253,8 +263,12 @@ fn link_stream(
     let mut next = Continue::Yes;
     let record_frames = {
         let mut scan = lock(shared);
-        if is_video(&caps) && scan.video_caps.is_none() {
-            scan.video_caps = Some(caps.clone());
+        let stream = Stream {
+            caps: caps.clone(),
+            pad: pad.clone(),
+        };
+        if is_video(&caps) && scan.video.is_none() {
+            scan.video = Some(stream);
             scan.undecodable = undecodable(&caps);
             if scan.undecodable.is_some() {
                 next = Continue::No;
@@ -264,14 +278,14 @@ fn link_stream(
             let is_audio = caps
                 .structure(0)
                 .is_some_and(|s| s.name().starts_with("audio/"));
-            if is_audio && scan.audio_caps.is_none() {
-                scan.audio_caps = Some(caps.clone());
+            if is_audio && scan.audio.is_none() {
+                scan.audio = Some(stream);
             }
             false
         }
     };
     let sink = if record_frames {
-        frame_recorder(shared.clone(), oddities.clone())
+        frame_recorder(shared.clone())
     } else {
         gst::ElementFactory::make("fakesink")
             .property("sync", false)
@@ -310,8 +324,8 @@ fn undecodable(caps: &gst::CapsRef) -> Option<String> {
     }
 }
 
-/// An appsink that turns each parsed video buffer into a [`Frame`].
-fn frame_recorder(shared: Shared<Scan>, oddities: Shared<Oddities>) -> gst::Element {
+/// An appsink that records each parsed video buffer into the scan.
+fn frame_recorder(shared: Shared<Scan>) -> gst::Element {
     let appsink = gst_app::AppSink::builder()
         .sync(false)
         .async_(false)
@@ -321,10 +335,7 @@ fn frame_recorder(shared: Shared<Scan>, oddities: Shared<Oddities>) -> gst::Elem
         gst_app::AppSinkCallbacks::builder()
             .new_sample(move |appsink| {
                 let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                let frame = sample_to_frame(&sample, &mut lock(&oddities));
-                if let Some(frame) = frame {
-                    lock(&shared).frames.push(frame);
-                }
+                lock(&shared).record(&sample);
                 Ok(gst::FlowSuccess::Ok)
             })
             .build(),
@@ -332,81 +343,133 @@ fn frame_recorder(shared: Shared<Scan>, oddities: Shared<Oddities>) -> gst::Elem
     appsink.upcast()
 }
 
-fn sample_to_frame(sample: &gst::Sample, oddities: &mut Oddities) -> Option<Frame> {
-    let buffer = sample.buffer()?;
-    let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
-    let ts = match (buffer.pts(), buffer.dts()) {
-        (Some(pts), _) => pts,
-        // Parsers interpolate missing PTS for most streams; what is left (AVI, some TS) only
-        // has decode times, which equal presentation times unless frames are reordered.
-        (None, Some(dts)) => {
-            oddities.pts_from_dts += 1;
-            dts
-        }
-        (None, None) => {
-            oddities.untimed += 1;
-            return None;
-        }
-    };
-    // Buffers before the segment start are an edit list's pre-roll (decoded only to reach
-    // the first shown frame), those at or after the stop are past its end: neither is shown,
-    // and ffmpeg drops them too.
-    let start = segment.start().unwrap_or(gst::ClockTime::ZERO);
-    if ts < start || segment.stop().is_some_and(|stop| ts >= stop) {
-        oddities.outside_segment += 1;
-        return None;
-    }
-    let stream_time = segment.to_stream_time(ts)?;
-    let end = buffer.duration().and_then(|duration| {
-        let end = ts + duration;
-        segment.to_stream_time(segment.stop().map_or(end, |stop| end.min(stop)))
-    });
-    Some(Frame {
-        stream_time: stream_time.nseconds(),
-        end: end.map(gst::ClockTime::nseconds),
-        keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
-    })
-}
-
 impl Scan {
-    fn into_media_info(mut self) -> Result<MediaInfo, ProbeError> {
-        let Some(video_caps) = self.video_caps else {
-            return Err(if self.audio_caps.is_some() {
+    fn record(&mut self, sample: &gst::Sample) {
+        let (Some(buffer), Some(segment)) = (
+            sample.buffer(),
+            sample
+                .segment()
+                .and_then(|s| s.downcast_ref::<gst::ClockTime>()),
+        ) else {
+            return;
+        };
+        let ts = match (buffer.pts(), buffer.dts()) {
+            (Some(pts), _) => pts,
+            // Parsers interpolate missing PTS for most streams; what is left (AVI, MPEG-PS)
+            // only has decode times, which equal presentation times unless frames are
+            // reordered.
+            (None, Some(dts)) => {
+                self.pts_from_dts += 1;
+                dts
+            }
+            (None, None) => {
+                self.untimed += 1;
+                return;
+            }
+        };
+        match self.segments.last_mut() {
+            Some(last) if last == segment => {}
+            // matroskademux maps the first block it reads to stream time 0; when a block of
+            // another track turns out to be earlier, it sends a segment starting earlier at the
+            // same stream time, re-basing stream time on that block, and seeks use that base.
+            // The frames it sent before are re-based with it.
+            Some(last) if segment.start() < last.start() && segment.time() <= last.time() => {
+                *last = segment.clone();
+            }
+            _ => self.segments.push(segment.clone()),
+        }
+        self.buffers.push(VideoBuffer {
+            ts,
+            duration: buffer.duration(),
+            keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
+            segment: self.segments.len() - 1,
+        });
+    }
+
+    /// The buffers that are frames of the file, in presentation order.
+    fn frames(&self) -> Vec<Frame> {
+        let mut outside_segment = 0;
+        let mut frames: Vec<Frame> = self
+            .buffers
+            .iter()
+            .filter_map(|buffer| {
+                let segment = &self.segments[buffer.segment];
+                let ts = buffer.ts;
+                // Buffers before the segment start are an edit list's pre-roll (decoded only
+                // to reach the first shown frame), those at or after the stop are past its
+                // end: neither is shown, and ffmpeg drops them too.
+                let start = segment.start().unwrap_or(gst::ClockTime::ZERO);
+                if ts < start || segment.stop().is_some_and(|stop| ts >= stop) {
+                    outside_segment += 1;
+                    return None;
+                }
+                let end = buffer.duration.map(|duration| {
+                    let end = ts + duration;
+                    segment.stop().map_or(end, |stop| end.min(stop))
+                });
+                Some(Frame {
+                    stream_time: segment.to_stream_time(ts)?.nseconds(),
+                    end: end
+                        .and_then(|end| segment.to_stream_time(end))
+                        .map(gst::ClockTime::nseconds),
+                    keyframe: buffer.keyframe,
+                })
+            })
+            .collect();
+        tracing::debug!(
+            buffers = self.buffers.len(),
+            segments = self.segments.len(),
+            outside_segment,
+            pts_from_dts = self.pts_from_dts,
+            untimed = self.untimed,
+            "video buffers"
+        );
+        if self.pts_from_dts > 0 {
+            tracing::warn!(
+                buffers = self.pts_from_dts,
+                "video buffers without PTS, indexed by DTS: with B-frames the order is off"
+            );
+        }
+        // Parsers emit decode order; B-frames make it differ from presentation order. The sort
+        // is stable so that frames sharing a timestamp keep their decode order.
+        frames.sort_by_key(|f| f.stream_time);
+        frames
+    }
+
+    fn into_media_info(self) -> Result<MediaInfo, ProbeError> {
+        let Some(video) = &self.video else {
+            return Err(if self.audio.is_some() {
                 ProbeError::NoVideo
             } else {
                 ProbeError::Unsupported("no audio or video stream found".into())
             });
         };
-        if let Some(reason) = self.undecodable {
-            return Err(ProbeError::Unsupported(reason));
+        if let Some(reason) = &self.undecodable {
+            return Err(ProbeError::Unsupported(reason.clone()));
         }
-        if self.frames.is_empty() {
+        let frames = self.frames();
+        let Some(last) = frames.last().map(|f| f.stream_time) else {
             return Err(ProbeError::Unsupported(
                 "the video stream has no frames".into(),
             ));
-        }
-
-        // Parsers emit decode order; B-frames make it differ from presentation order. The sort
-        // is stable so that frames sharing a timestamp keep their decode order.
-        self.frames.sort_by_key(|f| f.stream_time);
-        let last = self.frames.last().expect("not empty").stream_time;
-        let end_ns = self
-            .frames
+        };
+        let end_ns = frames
             .iter()
             .filter_map(|f| f.end)
             .max()
             .unwrap_or(last)
             .max(last);
         let keyframes = (0u32..)
-            .zip(&self.frames)
+            .zip(&frames)
             .filter(|(_, f)| f.keyframe)
             .map(|(n, _)| n)
             .collect();
-        let timestamps = self.frames.iter().map(|f| f.stream_time).collect();
+        let timestamps = frames.iter().map(|f| f.stream_time).collect();
         let frame_index = FrameIndex::new(timestamps, keyframes, end_ns)
             .map_err(|e| ProbeError::Unsupported(format!("frame index: {e}")))?;
 
-        let video = video_caps
+        let video = video
+            .caps
             .structure(0)
             .expect("video caps have a structure");
         let dimension = |field| video.get::<i32>(field).map_or(0, |v| v.max(0) as u32);
@@ -416,12 +479,12 @@ impl Scan {
             fps: nominal_fps(video, &frame_index),
             width: dimension("width"),
             height: dimension("height"),
-            has_audio: self.audio_caps.is_some(),
+            has_audio: self.audio.is_some(),
             video_codec: codec_name(video),
             audio_codec: self
-                .audio_caps
+                .audio
                 .as_ref()
-                .and_then(|caps| caps.structure(0))
+                .and_then(|audio| audio.caps.structure(0))
                 .map(codec_name),
             frame_index,
         })
@@ -432,18 +495,23 @@ impl Scan {
 ///
 /// Caps say 0/1 for variable rate (Matroska), and qtdemux derives the rate of a file with an
 /// edit list from samples / edit duration, which counts the hidden pre-roll (a 25 fps cut
-/// gets 73/3): so the caps' rate is only trusted when it agrees with the index.
+/// gets 73/3): so the caps' exact fraction is only used when it agrees with the index. The
+/// mean is taken between the first and the last frame's start, as the segment end often
+/// clips the last frame's duration.
 fn nominal_fps(video: &gst::StructureRef, index: &FrameIndex) -> f64 {
-    let first = index.timestamp(0).unwrap_or(0);
-    let span = index.end_ns() - first;
-    let measured = (span > 0).then(|| index.len() as f64 * 1e9 / span as f64);
+    let measured = match index.timestamps() {
+        [first, .., last] if last > first => {
+            Some((index.len() - 1) as f64 * 1e9 / (last - first) as f64)
+        }
+        _ => None,
+    };
     let caps = video
         .get::<gst::Fraction>("framerate")
         .ok()
         .filter(|f| f.numer() > 0 && f.denom() > 0)
         .map(|f| f64::from(f.numer()) / f64::from(f.denom()));
     match (caps, measured) {
-        (Some(caps), Some(measured)) if (caps - measured).abs() <= measured * 0.01 => caps,
+        (Some(caps), Some(measured)) if (caps - measured).abs() <= measured * 0.001 => caps,
         (caps, measured) => measured.or(caps).unwrap_or(0.0),
     }
 }
@@ -513,9 +581,9 @@ fn codec_name(s: &gst::StructureRef) -> String {
     name.to_string()
 }
 
-/// The error of the first error message already on the bus, or of the next one within `wait`.
-fn bus_error(bus: &gst::Bus, wait: gst::ClockTime) -> ProbeError {
-    match bus.timed_pop_filtered(wait, &[gst::MessageType::Error]) {
+/// Why the pipeline failed to start, from the error already on the bus.
+fn bus_error(bus: &gst::Bus) -> ProbeError {
+    match bus.pop_filtered(&[gst::MessageType::Error]) {
         Some(message) => match message.view() {
             gst::MessageView::Error(err) => error_message_to_probe_error(err),
             _ => unreachable!("filtered to errors"),

@@ -30,6 +30,10 @@ pub struct Config {
     pub jwt_leeway_seconds: u64,
     /// Seconds that running responses get to finish after SIGTERM/SIGINT.
     pub shutdown_grace_seconds: u64,
+    /// Memory for encoded thumbnails kept to serve repeats, in bytes.
+    pub thumbnail_cache_bytes: u64,
+    /// A thumbnail taking longer than this is abandoned with 504.
+    pub thumbnail_timeout_seconds: u64,
 }
 
 /// Every key of [`Config`], as spelled in TOML (and, upper-cased, after `FRAMECAST_`).
@@ -43,6 +47,8 @@ const KEYS: &[&str] = &[
     "jwt_audience",
     "jwt_leeway_seconds",
     "shutdown_grace_seconds",
+    "thumbnail_cache_bytes",
+    "thumbnail_timeout_seconds",
 ];
 
 impl Default for Config {
@@ -57,6 +63,8 @@ impl Default for Config {
             jwt_audience: None,
             jwt_leeway_seconds: 30,
             shutdown_grace_seconds: 10,
+            thumbnail_cache_bytes: 64 * 1024 * 1024,
+            thumbnail_timeout_seconds: 15,
         }
     }
 }

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use framecast::auth::{self, ALL_FILES_SCOPE};
 use framecast::catalog::{Catalog, FileUuid, SqliteCatalog};
 use framecast::config::Config;
+use framecast::pipeline::PipelineFiles;
 
 #[derive(Parser)]
 #[command(name = "framecast", version, about = "HTTP video server on GStreamer")]
@@ -49,6 +50,16 @@ enum Command {
     },
     /// List registered files.
     Files,
+    /// Validate the pipeline description files without starting the server.
+    Check,
+    /// Print the gst-launch-1.0 command reproducing a request, e.g.
+    /// '/api/v1/file/UUID/thumbnail?frame=1000'.
+    Explain {
+        url: String,
+        /// File the command writes the response body to.
+        #[arg(long, value_name = "FILE")]
+        output: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -120,7 +131,31 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Check => {
+            load_pipelines(&config)?;
+            println!("pipelines in {} are valid", config.pipelines_dir.display());
+            Ok(())
+        }
+        Command::Explain { url, output } => {
+            let pipelines = load_pipelines(&config)?;
+            let catalog = open_catalog(&config)?;
+            let (composition, default_output) =
+                framecast::explain::composition_for(&url, &catalog, &pipelines)?;
+            println!(
+                "{}",
+                framecast::explain::launch_line(
+                    &composition,
+                    output.as_deref().unwrap_or(default_output)
+                )
+            );
+            Ok(())
+        }
     }
+}
+
+fn load_pipelines(config: &Config) -> anyhow::Result<PipelineFiles> {
+    framecast::pipeline::init()?;
+    Ok(PipelineFiles::load(&config.pipelines_dir)?)
 }
 
 fn open_catalog(config: &Config) -> anyhow::Result<SqliteCatalog> {

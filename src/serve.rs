@@ -11,15 +11,20 @@ use crate::auth::Verifier;
 use crate::catalog::SqliteCatalog;
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::pipeline::PipelineFiles;
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    gst::init()?;
+    crate::pipeline::init()?;
+    let pipelines = Arc::new(PipelineFiles::load(&config.pipelines_dir)?);
     config.ensure_data_dir()?;
     let catalog = Arc::new(SqliteCatalog::open(&config.catalog_path())?);
     let secret = config.resolve_jwt_secret()?;
     let state = Arc::new(AppState {
         catalog,
         verifier: Verifier::new(&config, &secret)?,
+        pipelines,
+        thumbnails: http::thumbnail_cache(config.thumbnail_cache_bytes),
+        thumbnail_timeout: Duration::from_secs(config.thumbnail_timeout_seconds),
     });
 
     let acceptor = TcpListener::bind(config.listen).into_acceptor().await?;

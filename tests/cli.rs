@@ -161,3 +161,39 @@ fn secret_is_generated_once_with_private_permissions() {
     assert!(run().status.success());
     assert_eq!(std::fs::read(&secret_file).unwrap(), first);
 }
+
+#[test]
+fn a_broken_pipeline_file_stops_check_and_serve_naming_file_and_line() {
+    let data = tempfile::tempdir().unwrap();
+    let pipelines = tempfile::tempdir().unwrap();
+    std::fs::write(
+        pipelines.path().join("thumbnail.gst"),
+        "# a typo on line 3\nvideoconvert\n  ! jpegencc name=encoder quality=90\n",
+    )
+    .unwrap();
+    let run = |command: &str| {
+        std::process::Command::new(common::BIN)
+            .arg(command)
+            .env("FRAMECAST_DATA_DIR", data.path())
+            .env("FRAMECAST_PIPELINES_DIR", pipelines.path())
+            .env("FRAMECAST_LISTEN", "127.0.0.1:0")
+            .env("FRAMECAST_JWT_SECRET", common::SECRET)
+            .output()
+            .unwrap()
+    };
+    for command in ["check", "serve"] {
+        let output = run(command);
+        assert_eq!(output.status.code(), Some(1), "{command}");
+        let message = stderr(&output);
+        assert!(
+            message.contains("thumbnail.gst:3") && message.contains("jpegencc"),
+            "{command}: {message}"
+        );
+    }
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines/thumbnail.gst"),
+        pipelines.path().join("thumbnail.gst"),
+    )
+    .unwrap();
+    assert!(run("check").status.success());
+}

@@ -278,6 +278,36 @@ fn variable_frame_rate_matroska() {
     );
 }
 
+/// ffmpeg writes Matroska blocks in decode order: with B-frames, the first video blocks (PTS
+/// 23 ms, after the muxer's rounding of the B-frame delay) come before the first audio block
+/// (PTS 0). matroskademux first maps video to stream time 0, then re-bases on the audio
+/// block.
+fn remuxed_mkv(dir: &TempDir, source: &Path) -> PathBuf {
+    ffmpeg(
+        dir,
+        "remux.mkv",
+        &format!("-i {} -c copy", source.display()),
+    )
+}
+
+#[test]
+fn matroska_remux_rebased_on_earliest_track() {
+    let dir = TempDir::new().unwrap();
+    let source = ffmpeg_video(
+        &dir,
+        "bframes.mp4",
+        "25",
+        "2",
+        "-f lavfi -i sine=duration=2 -c:v libx264 -bf 3 -pix_fmt yuv420p -c:a aac",
+    );
+    let mkv = remuxed_mkv(&dir, &source);
+    let info = probe_matching_ffprobe(&mkv);
+    // Stream time is the block timestamp, as the audio starts at 0.
+    let first = ffprobe_frames(&mkv)[0].time_ns;
+    assert!(first > 0);
+    assert_eq!(info.frame_index.timestamp(0), Some(first as u64));
+}
+
 #[test]
 fn mpeg_ts_with_start_offsets() {
     let dir = TempDir::new().unwrap();
@@ -388,7 +418,11 @@ impl Decoder {
         let decodebin = gst::ElementFactory::make("decodebin").build().unwrap();
         let convert = gst::ElementFactory::make("videoconvert").build().unwrap();
         let appsink = gst_app::AppSink::builder()
-            .caps(&gst::Caps::builder("video/x-raw").field("format", "I420").build())
+            .caps(
+                &gst::Caps::builder("video/x-raw")
+                    .field("format", "I420")
+                    .build(),
+            )
             .sync(false)
             // Decode no further ahead than the frame being looked at.
             .max_buffers(1)
@@ -533,6 +567,7 @@ fn seeks_to_indexed_timestamps_land_on_the_frame() {
     );
     let source = edit_list_source(&dir);
     let cut = stream_copy_cut(&dir, &source, "cut.mp4", "2.5");
+    let mkv = remuxed_mkv(&dir, &source);
     let ts = ffmpeg_video(
         &dir,
         "offset.ts",
@@ -540,7 +575,7 @@ fn seeks_to_indexed_timestamps_land_on_the_frame() {
         "3",
         "-c:v libx264 -g 30 -output_ts_offset 10",
     );
-    for path in [bframes, cut, ts, vfr_mkv(&dir), vp9_webm(&dir)] {
+    for path in [bframes, cut, mkv, ts, vfr_mkv(&dir), vp9_webm(&dir)] {
         assert_seeks_land_on_frames(&dir, &path);
     }
 }

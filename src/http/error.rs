@@ -35,6 +35,8 @@ pub enum ApiError {
     /// Details go to the log, never to the client (they may hold paths).
     #[error("internal error; the server log has the details")]
     Internal(String),
+    #[error("{0}; try again, or ask for a smaller image")]
+    Timeout(String),
     #[error("{message}")]
     Unavailable {
         message: String,
@@ -63,6 +65,7 @@ impl ApiError {
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -81,6 +84,7 @@ impl ApiError {
             ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             ApiError::NotImplemented(_) => "not_implemented",
             ApiError::Internal(_) => "internal_error",
+            ApiError::Timeout(_) => "timeout",
             ApiError::Unavailable { .. } => "unavailable",
         }
     }

@@ -4,21 +4,45 @@
 mod access_log;
 mod auth;
 pub mod error;
-mod params;
+pub mod params;
+pub mod thumbnail;
 mod video;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use poem::{get, handler, Endpoint, EndpointExt, Route};
 
 use crate::auth::Verifier;
 use crate::catalog::{Catalog, FileRecord, FileUuid};
+use crate::pipeline::PipelineFiles;
 use error::ApiError;
+
+/// Encoded thumbnails by ETag, bounded by their total size in bytes.
+pub type ThumbnailCache = quick_cache::sync::Cache<String, bytes::Bytes, BytesWeighter>;
+
+#[derive(Clone)]
+pub struct BytesWeighter;
+
+impl quick_cache::Weighter<String, bytes::Bytes> for BytesWeighter {
+    fn weight(&self, key: &String, value: &bytes::Bytes) -> u64 {
+        (key.len() + value.len()) as u64
+    }
+}
+
+pub fn thumbnail_cache(max_bytes: u64) -> ThumbnailCache {
+    // The item estimate only sizes internal tables: assume ~50 KB JPEGs.
+    let estimated_items = (max_bytes / 50_000).max(16) as usize;
+    ThumbnailCache::with_weighter(estimated_items, max_bytes, BytesWeighter)
+}
 
 /// What every handler may use; shared by all requests.
 pub struct AppState {
     pub catalog: Arc<dyn Catalog>,
     pub verifier: Verifier,
+    pub pipelines: Arc<PipelineFiles>,
+    pub thumbnails: ThumbnailCache,
+    pub thumbnail_timeout: Duration,
 }
 
 impl AppState {
@@ -48,6 +72,7 @@ fn health() -> poem::web::Json<serde_json::Value> {
 pub fn app(state: Arc<AppState>) -> impl Endpoint {
     let api = Route::new()
         .at("/file/:file_uuid/video", get(video::video))
+        .at("/file/:file_uuid/thumbnail", get(thumbnail::thumbnail))
         .around(auth::require_token);
     Route::new()
         .at("/health", get(health))

@@ -12,12 +12,37 @@ pub struct QueryParams(HashMap<String, String>);
 
 impl QueryParams {
     pub fn from_request(req: &Request) -> Self {
-        let query = req.uri().query().unwrap_or("");
+        Self::parse(req.uri().query().unwrap_or(""))
+    }
+
+    pub fn parse(query: &str) -> Self {
         QueryParams(
             form_urlencoded::parse(query.as_bytes())
                 .into_owned()
                 .collect(),
         )
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+
+    /// An integer in `range`, or `None` when absent. `what` completes "must be ...".
+    pub fn integer(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<i64>,
+        what: &str,
+    ) -> Result<Option<i64>, ApiError> {
+        let Some(given) = self.0.get(name) else {
+            return Ok(None);
+        };
+        match given.trim().parse::<i64>() {
+            Ok(value) if range.contains(&value) => Ok(Some(value)),
+            Ok(_) | Err(_) => Err(ApiError::bad_parameter(format!(
+                "{name}={given:?} is not valid: {name} must be {what}"
+            ))),
+        }
     }
 
     /// One of `choices` (`(spelling, value)`), or `default` when absent.

@@ -2,30 +2,49 @@
 //!
 //! # What a timestamp is
 //!
-//! `timestamp(n)` is the **stream time**, in nanoseconds, of frame `n`: the buffer PTS mapped
-//! through the demuxer's segment (`segment.to_stream_time(pts)`). Frame `n` is the `n`-th frame
-//! (zero-based) in presentation order that lies inside the segment, i.e. exactly the frame
-//! `ffmpeg -i F -vf select=eq(n\,N)` picks. Stream time is what a `GST_FORMAT_TIME` seek on a
-//! pipeline is expressed in, and what `segment.to_stream_time(buffer.pts())` gives back for a
-//! decoded buffer, so a thumbnailer can:
+//! Frame `n` is the `n`-th frame (zero-based) in presentation order that lies inside the
+//! demuxer's segment: exactly the frame `ffmpeg -i F -vf select=eq(n\,N)` picks.
+//! `timestamp(n)` is its **stream time** in nanoseconds, `segment.to_stream_time(pts)`: what
+//! a `GST_FORMAT_TIME` seek on a pipeline is expressed in, and what
+//! `segment.to_stream_time(buffer.pts())` gives back for a decoded buffer.
 //!
-//! 1. seek with `FLUSH | ACCURATE` to `timestamp(n)`, and
-//! 2. take the first decoded buffer whose stream time is `>= timestamp(n)`; it is frame `n`.
+//! # Showing frame `n`
 //!
-//! Step 2 must compare rather than just take the first buffer: a video decoder keeps a frame
-//! that merely *overlaps* the segment start, so when a container's durations are rounded
-//! (or an edit list starts in the middle of a frame) the frame before `n` can come out first,
-//! with a stream time just below `timestamp(n)`, or none at all when it starts before the
-//! segment.
+//! 1. Seek with `FLUSH | ACCURATE` to [`FrameIndex::seek_position`]`(n)`: 1 ms
+//!    ([`SEEK_MARGIN_NS`]) before `timestamp(n)`, never before frame 0.
+//! 2. Pull decoded buffers; the first one for which
+//!    [`FrameIndex::decoded_frame`]`(stream time)` is `Some(n)` is frame `n`. Skip those for
+//!    which it is `None`.
 //!
-//! Containers differ in where stream time starts:
-//! - MP4/MOV: the edit list is applied by qtdemux (segment start = media time of the edit),
-//!   so frame 0 is at or very near 0 even in a stream-copied cut; the pre-roll frames before
-//!   the edit are not frames (ffmpeg hides them too).
-//! - MPEG-TS: tsdemux's stream time starts at 0 at the first PCR/PTS, so the
-//!   container's start offset (1.4 s by default, or any `-output_ts_offset`) is *not* part of
-//!   the timestamps; ffprobe's times include it.
-//! - Matroska/WebM: stream time is the block timestamp.
+//! Why not seek to `timestamp(n)` and take the first buffer: a video decoder keeps a frame
+//! that merely *overlaps* the segment start and rewrites its PTS to that start. When the
+//! previous frame's duration reaches past `timestamp(n)` (Matroska gives every frame the
+//! nominal duration, however far the next frame is in a variable-rate file) it comes out
+//! first, with stream time exactly `timestamp(n)`, indistinguishable from frame `n`. Seeking
+//! a little earlier makes such a frame come out at the seek position instead, which
+//! `decoded_frame` rejects. Never before frame 0, because tsdemux maps the first frame to the
+//! seek position when asked for a time before the stream starts. And compare within a
+//! tolerance: tsdemux rounds the segment start to its 90 kHz clock, so stream times after a
+//! seek can be off by up to 11 µs.
+//!
+//! # Containers
+//!
+//! - MP4/MOV: qtdemux applies the edit list (segment start = media time of the edit), so
+//!   frame 0 is at or near 0 even in a stream-copied cut; the pre-roll frames before the edit
+//!   are not frames (ffmpeg hides them too). They have no keyframe of their own, so
+//!   `keyframe_at_or_before` is 0 for the frames before the first keyframe. GStreamer 1.22
+//!   stops a track with an edit list early when a keyframe's media-time DTS reaches the
+//!   movie duration (a stream-copied cut whose edit starts seconds into the media): the
+//!   last frames ffmpeg shows are not delivered by any GStreamer pipeline, so they are not
+//!   in the index.
+//! - MPEG-TS: stream time is the PTS less tsdemux's time base (taken from the first PCR), not
+//!   less the first PTS: frame 0 is at 0.78 s in a file ffmpeg wrote with its default 1.4 s
+//!   start, and the container's start offset (`-output_ts_offset`) does not show.
+//! - Matroska/WebM: stream time is the block timestamp less the earliest block timestamp of
+//!   any track (matroskademux re-bases once it meets an earlier block; see `probe`).
+//! - Containers that only give decode times for some frames (MPEG-PS, AVI with B-frames) are
+//!   indexed by DTS for those frames: right count, but B-frames make that order and those
+//!   times wrong. `probe` logs a warning.
 
 use serde::{Deserialize, Serialize};
 
@@ -68,6 +87,10 @@ impl FrameIndex {
         if let Some(&last) = timestamps.last().filter(|&&last| end_ns < last) {
             return Err(format!("end {end_ns} before the last frame at {last}"));
         }
+        // The compact form stores signed deltas.
+        if end_ns > i64::MAX as u64 {
+            return Err(format!("end {end_ns} past 292 years"));
+        }
         Ok(Self {
             timestamps,
             keyframes,
@@ -83,7 +106,7 @@ impl FrameIndex {
         self.timestamps.is_empty()
     }
 
-    /// Stream time (ns) of frame `n`: what to seek to for that frame.
+    /// Stream time (ns) of frame `n`. To show it, seek to [`Self::seek_position`].
     pub fn timestamp(&self, n: u32) -> Option<u64> {
         self.timestamps.get(n as usize).copied()
     }
@@ -109,8 +132,8 @@ impl FrameIndex {
         after.checked_sub(1).map(|n| n as u32)
     }
 
-    /// The nearest keyframe at or before frame `n` (clamped to the last frame): where decoding
-    /// must start to show `n`, or where a stream-copied clip can start.
+    /// The nearest keyframe at or before frame `n` (the last keyframe for `n` past the end):
+    /// where decoding must start to show `n`, or where a stream-copied clip can start.
     ///
     /// Returns 0 when no keyframe precedes `n`, which happens for the first frames of a file
     /// cut with an MP4 edit list: their keyframe lies in the hidden pre-roll, which the demuxer
@@ -121,9 +144,10 @@ impl FrameIndex {
     }
 
     /// Where to seek (`FLUSH | ACCURATE`, stream time) to decode frame `n`: [`SEEK_MARGIN_NS`]
-    /// before its timestamp (see the module documentation for why not at it).
+    /// before its timestamp, but not before frame 0 (see the module documentation).
     pub fn seek_position(&self, n: u32) -> Option<u64> {
-        self.timestamp(n).map(|ts| ts.saturating_sub(SEEK_MARGIN_NS))
+        let ts = self.timestamp(n)?;
+        Some(ts.saturating_sub(SEEK_MARGIN_NS).max(self.timestamps[0]))
     }
 
     /// The frame a decoded buffer with this stream time is: the frame whose timestamp is
@@ -155,7 +179,8 @@ impl FrameIndex {
         Some(next - ts)
     }
 
-    /// Compact serialisation for the catalog: about 1 byte per frame for a constant frame rate.
+    /// Compact serialisation for the catalog: about 1 byte per frame for a constant frame rate
+    /// in an exact timebase, 2-3 where the container rounds times (Matroska's milliseconds).
     pub fn to_bytes(&self) -> Vec<u8> {
         postcard::to_stdvec(self).expect("serialising into a Vec cannot fail")
     }
@@ -198,7 +223,7 @@ impl From<FrameIndex> for CompactIndex {
             .timestamps
             .windows(2)
             .map(|w| {
-                // Stream times are far below i64::MAX ns (292 years), so deltas fit.
+                // `new` keeps stream times below i64::MAX, so deltas fit.
                 let delta = (w[1] - w[0]) as i64;
                 let change = delta - previous_delta;
                 previous_delta = delta;
@@ -249,16 +274,12 @@ impl TryFrom<CompactIndex> for FrameIndex {
             ts = ts.checked_add(delta).ok_or_else(overflow)?;
             timestamps.push(ts);
         }
+        // `new` checks that the keyframes increase, i.e. that no gap but the first is 0.
         let mut key = 0u32;
         let keyframes = compact
             .keyframe_gaps
             .into_iter()
-            .enumerate()
-            .map(|(i, gap)| {
-                // Only the first keyframe may repeat frame 0 (a gap of 0).
-                if gap == 0 && i > 0 {
-                    return Err("repeated keyframe".to_string());
-                }
+            .map(|gap| {
                 key = key.checked_add(gap).ok_or("keyframe overflow")?;
                 Ok(key)
             })
@@ -333,6 +354,7 @@ mod tests {
         assert!(FrameIndex::new(vec![1, 2], vec![1, 1], 2).is_err());
         assert!(FrameIndex::new(vec![1, 2], vec![2], 2).is_err());
         assert!(FrameIndex::new(vec![1, 2], vec![0], 1).is_err());
+        assert!(FrameIndex::new(vec![1, 2], vec![0], u64::MAX).is_err());
     }
 
     #[test]
@@ -363,6 +385,8 @@ mod tests {
         assert_eq!(index.seek_position(0), Some(0));
         assert_eq!(index.seek_position(1), Some(FRAME_30 - SEEK_MARGIN_NS));
         assert_eq!(index.seek_position(90), None);
+        let late_start = FrameIndex::new(vec![780_000_000, 820_000_000], vec![0], 860_000_000);
+        assert_eq!(late_start.unwrap().seek_position(0), Some(780_000_000));
         assert_eq!(index.decoded_frame(FRAME_30), Some(1));
         // tsdemux rounds to its 90 kHz clock, a few µs off.
         assert_eq!(index.decoded_frame(FRAME_30 - 11_111), Some(1));

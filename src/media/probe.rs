@@ -14,8 +14,12 @@ use super::FrameIndex;
 
 #[derive(Debug, Clone)]
 pub struct MediaInfo {
+    /// The container's duration; the video's end ([`FrameIndex::end_ns`]) when it has none.
+    /// A file cut short after its header (moov at the front) keeps its full duration here,
+    /// while the index ends with the last frame present.
     pub duration_ns: u64,
-    /// Nominal frame rate: the caps' rate, or frames / duration when the caps say variable.
+    /// Nominal frame rate: the caps' rate when it agrees with the frames' mean rate, else the
+    /// mean rate (variable-rate Matroska says 0/1).
     pub fps: f64,
     pub width: u32,
     pub height: u32,
@@ -124,9 +128,9 @@ struct Frame {
     keyframe: bool,
 }
 
-type Shared<T> = Arc<Mutex<T>>;
+type SharedScan = Arc<Mutex<Scan>>;
 
-fn lock<T>(shared: &Shared<T>) -> std::sync::MutexGuard<'_, T> {
+fn lock(shared: &SharedScan) -> std::sync::MutexGuard<'_, Scan> {
     // A panic in a streaming thread leaves plain data behind; keep using it.
     shared.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -157,7 +161,7 @@ fn scan(path: &Path, timeout: Duration) -> Result<Scan, ProbeError> {
         .and_then(|()| filesrc.link(&parsebin))
         .map_err(|e| unsupported("building the pipeline", &e))?;
 
-    let shared: Shared<Scan> = Arc::default();
+    let shared = SharedScan::default();
     let pipeline_weak = pipeline.0.downgrade();
     parsebin.connect_pad_added({
         let shared = shared.clone();
@@ -255,13 +259,12 @@ enum Continue {
 fn link_stream(
     pipeline: &gst::Pipeline,
     pad: &gst::Pad,
-    shared: &Shared<Scan>,
+    shared: &SharedScan,
 ) -> Result<Continue, String> {
     let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
     tracing::debug!(pad = %pad.name(), %caps, "stream");
 
-    let mut next = Continue::Yes;
-    let record_frames = {
+    let (record_frames, next) = {
         let mut scan = lock(shared);
         let stream = Stream {
             caps: caps.clone(),
@@ -270,10 +273,12 @@ fn link_stream(
         if is_video(&caps) && scan.video.is_none() {
             scan.video = Some(stream);
             scan.undecodable = undecodable(&caps);
-            if scan.undecodable.is_some() {
-                next = Continue::No;
+            match scan.undecodable {
+                None => (true, Continue::Yes),
+                // Still linked, to a fakesink: the demuxer must not fail with not-linked
+                // before the stop message is handled.
+                Some(_) => (false, Continue::No),
             }
-            scan.undecodable.is_none()
         } else {
             let is_audio = caps
                 .structure(0)
@@ -281,7 +286,7 @@ fn link_stream(
             if is_audio && scan.audio.is_none() {
                 scan.audio = Some(stream);
             }
-            false
+            (false, Continue::Yes)
         }
     };
     let sink = if record_frames {
@@ -325,7 +330,7 @@ fn undecodable(caps: &gst::CapsRef) -> Option<String> {
 }
 
 /// An appsink that records each parsed video buffer into the scan.
-fn frame_recorder(shared: Shared<Scan>) -> gst::Element {
+fn frame_recorder(shared: SharedScan) -> gst::Element {
     let appsink = gst_app::AppSink::builder()
         .sync(false)
         .async_(false)

@@ -1,0 +1,21 @@
+//! framecast's GStreamer plugin.
+
+use gst::glib;
+
+mod framesrc;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    framesrc::register(plugin)
+}
+
+gst::plugin_define!(
+    framecast,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MIT/X11",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    "framecast",
+    env!("BUILD_REL_DATE")
+);

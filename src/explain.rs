@@ -1,0 +1,71 @@
+//! `framecast explain URL`: the gst-launch-1.0 command that writes to a file exactly what the
+//! server sends for that request.
+
+use std::path::PathBuf;
+
+use crate::catalog::{Catalog, FileUuid};
+use crate::http::params::QueryParams;
+use crate::pipeline::{Composition, PipelineFiles};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    #[error("not a request URL: {0}")]
+    BadUrl(String),
+    #[error("{0}: explain covers /api/v1/file/UUID/thumbnail")]
+    UnknownRoute(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("no file with uuid {0} is registered")]
+    UnknownFile(FileUuid),
+    #[error(transparent)]
+    Catalog(#[from] crate::catalog::CatalogError),
+}
+
+/// The composition the server builds for `url` (absolute, or a path with its query).
+pub fn composition_for(
+    url: &str,
+    catalog: &dyn Catalog,
+    pipelines: &PipelineFiles,
+) -> Result<(Composition, &'static str), ExplainError> {
+    let uri: poem::http::Uri = url
+        .parse()
+        .map_err(|e| ExplainError::BadUrl(format!("{url}: {e}")))?;
+    let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+    let query = QueryParams::parse(uri.query().unwrap_or(""));
+    match segments.as_slice() {
+        ["api", "v1", "file", uuid, "thumbnail"] => {
+            let uuid: FileUuid = uuid.parse().map_err(ExplainError::BadRequest)?;
+            let file = catalog.file(uuid)?.ok_or(ExplainError::UnknownFile(uuid))?;
+            let request = crate::http::thumbnail::parse(&query, &file)
+                .map_err(|e| ExplainError::BadRequest(e.to_string()))?;
+            Ok((
+                crate::thumbnail::composition(&file, &request, pipelines),
+                "frame.jpg",
+            ))
+        }
+        _ => Err(ExplainError::UnknownRoute(uri.path().to_owned())),
+    }
+}
+
+/// Where gst-launch-1.0 finds framecast's plugin: beside the running binary, where cargo
+/// puts `libgstframecast.so` (`cargo build --workspace`).
+pub fn plugin_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// A shell command line: `GST_PLUGIN_PATH=... gst-launch-1.0 -q '<description>'`.
+pub fn launch_line(composition: &Composition, output: &str) -> String {
+    let quote = |s: &str| {
+        shlex::try_quote(s)
+            .map(|q| q.into_owned())
+            .unwrap_or_else(|_| s.to_owned())
+    };
+    format!(
+        "GST_PLUGIN_PATH={} gst-launch-1.0 -q {}",
+        quote(&plugin_dir().to_string_lossy()),
+        quote(&composition.to_launch(output))
+    )
+}

@@ -1,0 +1,204 @@
+//! Pipeline description files: the middle of each endpoint's pipeline, in gst-launch syntax,
+//! editable by ops without a rebuild. Loaded and validated once at startup.
+
+use std::path::{Path, PathBuf};
+
+use gst::prelude::*;
+use sha2::{Digest, Sha256};
+
+/// One endpoint's chain, and what the server expects to find in it.
+#[derive(Debug, Clone, Copy)]
+pub struct ChainSpec {
+    /// File name under the pipelines dir.
+    pub file: &'static str,
+    /// `(element name, property)` pairs the server sets per request.
+    pub overridable: &'static [(&'static str, &'static str)],
+}
+
+pub const THUMBNAIL: ChainSpec = ChainSpec {
+    file: "thumbnail.gst",
+    overridable: &[("encoder", "quality")],
+};
+
+/// Every chain the server uses, checked at startup and by `framecast check`.
+pub const ALL: &[ChainSpec] = &[THUMBNAIL];
+
+/// A validated chain.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    pub spec: ChainSpec,
+    /// The description with comments removed, on one line.
+    pub description: String,
+    /// Hex SHA-256 of the file's bytes: part of cache keys and ETags, so editing the file
+    /// invalidates what it produced.
+    pub digest: String,
+}
+
+impl Chain {
+    /// A fresh bin of this chain, with ghost `sink` and `src` pads.
+    pub fn instantiate(&self) -> Result<gst::Bin, gst::glib::Error> {
+        gst::parse::bin_from_description_full(
+            &self.description,
+            true,
+            None,
+            gst::ParseFlags::FATAL_ERRORS,
+        )
+        .map(|element| {
+            element
+                .downcast::<gst::Bin>()
+                .expect("bin_from_description makes a bin")
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{path}:{line}: {message}")]
+pub struct PipelineFileError {
+    pub path: PathBuf,
+    pub line: usize,
+    pub message: String,
+}
+
+/// All chains, loaded from the pipelines dir.
+#[derive(Debug, Clone)]
+pub struct PipelineFiles {
+    chains: Vec<Chain>,
+}
+
+impl PipelineFiles {
+    /// Loads and validates every chain in [`ALL`]; the first problem stops loading.
+    pub fn load(dir: &Path) -> Result<Self, PipelineFileError> {
+        let chains = ALL
+            .iter()
+            .map(|spec| load_chain(&dir.join(spec.file), *spec))
+            .collect::<Result<_, _>>()?;
+        Ok(PipelineFiles { chains })
+    }
+
+    pub fn get(&self, spec: ChainSpec) -> &Chain {
+        self.chains
+            .iter()
+            .find(|chain| chain.spec.file == spec.file)
+            .expect("every ChainSpec in ALL is loaded")
+    }
+}
+
+fn load_chain(path: &Path, spec: ChainSpec) -> Result<Chain, PipelineFileError> {
+    let error = |line: usize, message: String| PipelineFileError {
+        path: path.to_owned(),
+        line,
+        message,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| error(0, format!("cannot read: {e}")))?;
+    let description = strip_comments(&text);
+    if description.is_empty() {
+        return Err(error(1, "no pipeline description in the file".into()));
+    }
+    let chain = Chain {
+        spec,
+        description,
+        digest: hex::encode(Sha256::digest(text.as_bytes())),
+    };
+    let bin = chain
+        .instantiate()
+        .map_err(|e| error(line_of_error(&text, e.message()), e.to_string()))?;
+    for pad in ["sink", "src"] {
+        if bin.static_pad(pad).is_none() {
+            return Err(error(
+                first_description_line(&text),
+                format!("the chain must have one unlinked {pad} pad (one input and one output)"),
+            ));
+        }
+    }
+    for (name, property) in spec.overridable {
+        let Some(element) = bin.by_name(name) else {
+            return Err(error(
+                first_description_line(&text),
+                format!("no element named `{name}`: add name={name} to the element whose `{property}` requests set"),
+            ));
+        };
+        if element.find_property(property).is_none() {
+            return Err(error(
+                line_containing(&text, &format!("name={name}")).unwrap_or(1),
+                format!("element `{name}` has no property `{property}`"),
+            ));
+        }
+    }
+    Ok(chain)
+}
+
+/// The description without `#` comment lines, joined into one line.
+fn strip_comments(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn first_description_line(text: &str) -> usize {
+    text.lines()
+        .position(|line| !line.trim().is_empty() && !line.trim().starts_with('#'))
+        .map_or(1, |i| i + 1)
+}
+
+fn line_containing(text: &str, needle: &str) -> Option<usize> {
+    text.lines()
+        .position(|line| !line.trim_start().starts_with('#') && line.contains(needle))
+        .map(|i| i + 1)
+}
+
+/// GStreamer's parse errors have no position, but usually quote what they choke on
+/// (`no element "jpegencc"`, `no property "qualty" in element "jpegenc"`): find that line.
+fn line_of_error(text: &str, message: &str) -> usize {
+    message
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .find_map(|quoted| line_containing(text, quoted))
+        .unwrap_or_else(|| first_description_line(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_text(text: &str) -> Result<Chain, PipelineFileError> {
+        gst::init().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("thumbnail.gst");
+        std::fs::write(&path, text).unwrap();
+        load_chain(&path, THUMBNAIL)
+    }
+
+    #[test]
+    fn shipped_files_are_valid() {
+        gst::init().unwrap();
+        let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines"));
+        let files = PipelineFiles::load(dir).unwrap();
+        assert!(files
+            .get(THUMBNAIL)
+            .description
+            .contains("jpegenc name=encoder"));
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let e = load_text("# comment\nvideoconvert\n ! jpegencc name=encoder\n").unwrap_err();
+        assert_eq!(e.line, 3, "{e}");
+        assert!(e.to_string().contains("jpegencc"), "{e}");
+
+        let e = load_text("videoconvert ! jpegenc name=encoder qualty=3\n").unwrap_err();
+        assert_eq!(e.line, 1, "{e}");
+
+        let e = load_text("# no encoder name\nvideoconvert ! jpegenc\n").unwrap_err();
+        assert!(e.to_string().contains("name=encoder"), "{e}");
+        assert_eq!(e.line, 2);
+
+        let e = load_text("videoconvert ! videoscale name=encoder\n").unwrap_err();
+        assert!(e.to_string().contains("no property `quality`"), "{e}");
+
+        let e = load_text("# only comments\n").unwrap_err();
+        assert!(e.to_string().contains("no pipeline description"), "{e}");
+    }
+}

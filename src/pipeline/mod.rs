@@ -1,0 +1,104 @@
+//! Per-request GStreamer pipelines: framecast's own source element, a chain from
+//! pipelines/, an appsink.
+
+pub mod compose;
+pub mod files;
+pub mod source;
+
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+
+pub use compose::{ChainUse, Composition, ElementSpec, Prop, Stage};
+pub use files::{Chain, PipelineFileError, PipelineFiles};
+
+/// Initialises GStreamer and registers framecast's elements in this process (once).
+pub fn init() -> Result<(), gst::glib::Error> {
+    gst::init()?;
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        gstframecast::plugin_register_static().expect("framecast elements register");
+    });
+    Ok(())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("cannot build the pipeline: {0}")]
+    Build(String),
+    #[error("{source_element}: {message}")]
+    Failed {
+        source_element: String,
+        message: String,
+        debug: Option<String>,
+    },
+    #[error("the pipeline did not finish within {0:?}")]
+    Timeout(Duration),
+}
+
+/// Sets the pipeline to NULL when dropped, whatever path the caller leaves by.
+pub struct RunningPipeline(pub gst::Pipeline);
+
+impl Drop for RunningPipeline {
+    fn drop(&mut self) {
+        let _ = self.0.set_state(gst::State::Null);
+    }
+}
+
+/// Runs a short pipeline to its end and returns every sample the appsink received.
+/// Blocking: call from a blocking thread.
+pub fn collect_samples(
+    composition: &Composition,
+    timeout: Duration,
+) -> Result<Vec<gst::Sample>, PipelineError> {
+    let (pipeline, appsink) = composition.build().map_err(PipelineError::Build)?;
+    let running = RunningPipeline(pipeline);
+    let bus = running.0.bus().expect("a pipeline has a bus");
+    running
+        .0
+        .set_state(gst::State::Playing)
+        .map_err(|_| first_error(&bus).unwrap_or_else(|| state_change_failed()))?;
+    let deadline = Instant::now() + timeout;
+    let mut samples = Vec::new();
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(PipelineError::Timeout(timeout));
+        }
+        // Short waits so a bus error is noticed promptly even while no sample comes.
+        let wait = (deadline - now).min(Duration::from_millis(50));
+        match appsink.try_pull_sample(gst::ClockTime::from_nseconds(wait.as_nanos() as u64)) {
+            Some(sample) => samples.push(sample),
+            None if appsink.is_eos() => return Ok(samples),
+            None => {
+                if let Some(error) = first_error(&bus) {
+                    return Err(error);
+                }
+            }
+        }
+    }
+}
+
+fn state_change_failed() -> PipelineError {
+    PipelineError::Failed {
+        source_element: "pipeline".into(),
+        message: "could not start".into(),
+        debug: None,
+    }
+}
+
+fn first_error(bus: &gst::Bus) -> Option<PipelineError> {
+    let message = bus.pop_filtered(&[gst::MessageType::Error])?;
+    let gst::MessageView::Error(error) = message.view() else {
+        return None;
+    };
+    Some(PipelineError::Failed {
+        source_element: error
+            .src()
+            .map(|s| s.path_string().to_string())
+            .unwrap_or_default(),
+        message: error.error().to_string(),
+        debug: error.debug().map(|d| d.to_string()),
+    })
+}

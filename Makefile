@@ -8,7 +8,7 @@ deps:
 	scripts/install-deps.sh
 
 build: deps
-	cargo build --release
+	cargo build --release --workspace
 
 ## Build, import a demo video on first run, print a curl line, serve.
 run: build
@@ -17,9 +17,9 @@ run: build
 ## Formatting, lints, then every unit and integration test.
 test: deps
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
-	cargo test --all-targets
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo test --workspace --all-targets
 
 lint: deps
 	cargo fmt --all -- --check
-	cargo clippy --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets -- -D warnings

@@ -5,6 +5,7 @@
 //! fakesink. Nothing is decoded, so a file indexes at demux speed.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -44,6 +45,12 @@ pub enum ProbeError {
 /// runs at hundreds of MB/s, so only a stuck pipeline gets near this.
 const TIMEOUT_BASE: Duration = Duration::from_secs(120);
 const TIMEOUT_BYTES_PER_SEC: u64 = 20 << 20;
+
+/// How long the pipeline may go without moving a buffer before the scan gives up. parsebin
+/// drops the errors an element posts while it is still being plugged (its error filter), so
+/// a demuxer that fails right away on its own thread, as qtdemux does on a truncated header
+/// now and then, leaves a pipeline that neither errors nor ends.
+const STALL_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Name of the application message that ends the scan before EOS.
 const STOP_MESSAGE: &str = "framecast-probe-stop";
@@ -152,6 +159,8 @@ fn scan(path: &Path, timeout: Duration) -> Result<Scan, ProbeError> {
         .build()
         .map_err(|e| unsupported("filesrc", &e))?;
     let parsebin = gst::ElementFactory::make("parsebin")
+        // Error messages name their source: "parsebin", not "parsebin7".
+        .name("parsebin")
         .build()
         .map_err(|e| unsupported("parsebin", &e))?;
     let pipeline = PipelineGuard(gst::Pipeline::new());
@@ -162,13 +171,21 @@ fn scan(path: &Path, timeout: Duration) -> Result<Scan, ProbeError> {
         .map_err(|e| unsupported("building the pipeline", &e))?;
 
     let shared = SharedScan::default();
+    // Buffers that left parsebin, on any stream.
+    let progress = Arc::new(AtomicU64::new(0));
     let pipeline_weak = pipeline.0.downgrade();
     parsebin.connect_pad_added({
         let shared = shared.clone();
+        let progress = progress.clone();
         move |parsebin, pad| {
             let Some(pipeline) = pipeline_weak.upgrade() else {
                 return;
             };
+            let progress = progress.clone();
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                progress.fetch_add(1, Ordering::Relaxed);
+                gst::PadProbeReturn::Ok
+            });
             match link_stream(&pipeline, pad, &shared) {
                 Ok(Continue::Yes) => {}
                 Ok(Continue::No) => post_stop(parsebin),
@@ -196,10 +213,28 @@ fn scan(path: &Path, timeout: Duration) -> Result<Scan, ProbeError> {
     }
 
     let deadline = Instant::now() + timeout;
+    let (mut seen, mut moved_at) = (0, Instant::now());
     loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(ProbeError::Unsupported(format!(
+                "still reading after {} s",
+                timeout.as_secs()
+            )));
+        }
+        let buffers = progress.load(Ordering::Relaxed);
+        if buffers != seen {
+            (seen, moved_at) = (buffers, now);
+        } else if now.duration_since(moved_at) >= STALL_TIMEOUT {
+            return Err(ProbeError::Unsupported(format!(
+                "the demuxer stalled for {} s without an error",
+                STALL_TIMEOUT.as_secs()
+            )));
+        }
+        // Wake up every second to watch for a stall.
+        let wait = (deadline - now).min(Duration::from_secs(1));
         let Some(message) = bus.timed_pop_filtered(
-            gst::ClockTime::try_from(remaining).ok(),
+            gst::ClockTime::try_from(wait).ok(),
             &[
                 gst::MessageType::Eos,
                 gst::MessageType::Error,
@@ -207,10 +242,7 @@ fn scan(path: &Path, timeout: Duration) -> Result<Scan, ProbeError> {
                 gst::MessageType::Application,
             ],
         ) else {
-            return Err(ProbeError::Unsupported(format!(
-                "still reading after {} s",
-                timeout.as_secs()
-            )));
+            continue;
         };
         match message.view() {
             gst::MessageView::Eos(_) => break,

@@ -2,27 +2,21 @@
 
 use super::{ElementSpec, Prop};
 use crate::catalog::FileRecord;
-use crate::media::frame_index::SEEK_MARGIN_NS;
 
 /// framesrc decoding frames `first..=last` of `file` (zero-based, through the index).
 ///
-/// framesrc keeps frames whose stream time lies in `[start, stop)`. Decoded stream times can
-/// differ from the index by a few µs (tsdemux rounds to its 90 kHz clock), so both bounds sit
-/// [`SEEK_MARGIN_NS`] before the frame they name: far below any frame interval. The first
-/// frame of the file opens the range at 0 and the last leaves it open-ended, so neither
-/// depends on that rounding.
+/// `start` is the first frame's stream time and `stop` the next frame's, so framesrc keeps
+/// exactly the frames in `[start, stop)` (it absorbs the µs-level rounding of demuxers and
+/// the frame a decoder clips to a seek's start). Frame 0 is asked for as `start = 0`, "from
+/// the beginning", which needs no seek: seeking to a stream's first frame makes some
+/// demuxers (tsdemux) re-base its timestamps. The last frame leaves `stop` open.
 pub fn frame_range(file: &FileRecord, first: u32, last: u32, audio: bool) -> ElementSpec {
     let index = &file.frame_index;
     let start = match first {
         0 => 0,
-        n => index
-            .timestamp(n)
-            .expect("caller checked the frame")
-            .saturating_sub(SEEK_MARGIN_NS),
+        n => index.timestamp(n).expect("caller checked the frame"),
     };
-    let stop = index.timestamp(last + 1).map_or(u64::MAX, |next| {
-        next.saturating_sub(SEEK_MARGIN_NS).max(start + 1)
-    });
+    let stop = index.timestamp(last + 1).unwrap_or(u64::MAX);
     ElementSpec::new("framesrc")
         .prop("location", Prop::Path(file.path.clone()))
         .prop("start", Prop::U64(start))

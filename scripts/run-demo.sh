@@ -36,6 +36,7 @@ cat <<MSG
 
 framecast demo: file $demo_uuid (token valid 24 h)
   curl -r 0-99 -o first100.bin -H "Authorization: Bearer $token" http://$listen/api/v1/file/$demo_uuid/video
+  curl -o frame450.jpg -H "Authorization: Bearer $token" "http://$listen/api/v1/file/$demo_uuid/thumbnail?frame=450"
 
 MSG
 exec "$framecast" serve

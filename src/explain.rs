@@ -56,16 +56,22 @@ pub fn plugin_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// A shell command line: `GST_PLUGIN_PATH=... gst-launch-1.0 -q '<description>'`.
+/// A shell command line: `GST_PLUGIN_PATH=... gst-launch-1.0 -q <words>`, each word
+/// quoted for the shell as needed.
 pub fn launch_line(composition: &Composition, output: &str) -> String {
     let quote = |s: &str| {
         shlex::try_quote(s)
             .map(|q| q.into_owned())
             .unwrap_or_else(|_| s.to_owned())
     };
+    let words: Vec<String> = composition
+        .launch_words(output)
+        .iter()
+        .map(|w| quote(w))
+        .collect();
     format!(
         "GST_PLUGIN_PATH={} gst-launch-1.0 -q {}",
         quote(&plugin_dir().to_string_lossy()),
-        quote(&composition.to_launch(output))
+        words.join(" ")
     )
 }

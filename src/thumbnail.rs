@@ -109,24 +109,27 @@ pub fn render(
 ) -> Result<Vec<u8>, ThumbnailError> {
     let composition = composition(file, thumbnail, files);
     let samples = pipeline::collect_samples(&composition, timeout)?;
+    // framesrc passes only the requested frame; checking its timestamp against the index
+    // guards the promise that this is frame N, not a neighbour.
+    let frame_of = |sample: &gst::Sample| {
+        let buffer = sample.buffer()?;
+        let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
+        let stream_time = segment.to_stream_time(buffer.pts()?)?;
+        file.frame_index.decoded_frame(stream_time.nseconds())
+    };
     let sample = samples
         .first()
         .ok_or(ThumbnailError::NoImage(thumbnail.frame))?;
-    let buffer = sample
-        .buffer()
-        .ok_or(ThumbnailError::NoImage(thumbnail.frame))?;
-    let stream_time = sample
-        .segment()
-        .and_then(|segment| segment.downcast_ref::<gst::ClockTime>())
-        .and_then(|segment| segment.to_stream_time(buffer.pts()?))
-        .map(gst::ClockTime::nseconds);
-    let got = stream_time.and_then(|t| file.frame_index.decoded_frame(t));
+    let got = frame_of(sample);
     if got != Some(thumbnail.frame) {
         return Err(ThumbnailError::WrongFrame {
             want: thumbnail.frame,
             got,
         });
     }
+    let buffer = sample
+        .buffer()
+        .ok_or(ThumbnailError::NoImage(thumbnail.frame))?;
     let map = buffer
         .map_readable()
         .map_err(|_| ThumbnailError::NoImage(thumbnail.frame))?;

@@ -2,7 +2,6 @@
 //! chain from pipelines/. The same [`Composition`] becomes a live pipeline in the server and
 //! a gst-launch-1.0 line in `framecast explain`, so the two cannot drift apart.
 
-use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use gst::prelude::*;
@@ -77,12 +76,14 @@ impl ElementSpec {
         Ok(element)
     }
 
-    fn to_launch(&self) -> String {
-        let mut text = self.factory.to_owned();
-        for (name, value) in &self.props {
-            write!(text, " {name}={}", value.to_launch()).expect("write to String");
-        }
-        text
+    fn launch_words(&self) -> Vec<String> {
+        std::iter::once(self.factory.to_owned())
+            .chain(
+                self.props
+                    .iter()
+                    .map(|(name, value)| format!("{name}={}", value.to_launch())),
+            )
+            .collect()
     }
 }
 
@@ -106,44 +107,60 @@ impl ChainUse {
         Ok(bin.upcast())
     }
 
-    /// The description with each override appended to its element's properties (a later
-    /// assignment wins in gst-launch), so the line does what the live pipeline does.
-    fn to_launch(&self) -> String {
-        let mut text = self.chain.description.clone();
+    /// The description's words with each override appended to its element's properties (a
+    /// later assignment wins in gst-launch), so the line does what the live pipeline does.
+    fn launch_words(&self) -> Vec<String> {
+        let mut words = launch_words(&self.chain.description);
         for (name, property, value) in &self.overrides {
-            let assignment = format!(" {property}={}", value.to_launch());
-            let at = end_of_element(&text, name).unwrap_or(text.len());
-            text.insert_str(at, &assignment);
+            let named = format!("name={name}");
+            let at = words
+                .iter()
+                .position(|w| *w == named)
+                .map(|i| i + words[i..].iter().take_while(|w| *w != "!").count())
+                .unwrap_or(words.len());
+            words.insert(at, format!("{property}={}", value.to_launch()));
         }
-        text
+        words
     }
 }
 
-/// Byte offset just past the last property of the element named `name` (before the next
-/// unquoted `!`, or the end).
-fn end_of_element(text: &str, name: &str) -> Option<usize> {
-    let needle = format!("name={name}");
-    let start = text
-        .match_indices(&needle)
-        .map(|(i, _)| i + needle.len())
-        .find(|&end| {
-            text[end..]
-                .chars()
-                .next()
-                .is_none_or(|c| c.is_whitespace() || c == '!')
-        })?;
+/// Splits a description into gst-launch-1.0 arguments: at whitespace and around `!`, outside
+/// double quotes. gst-launch-1.0 escapes the spaces inside each argument, so a description
+/// must reach it as separate words, not as one string.
+fn launch_words(description: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut word = String::new();
     let mut quoted = false;
     let mut escaped = false;
-    for (offset, c) in text[start..].char_indices() {
+    for c in description.chars() {
         match c {
-            _ if escaped => escaped = false,
-            '\\' => escaped = true,
-            '"' => quoted = !quoted,
-            '!' if !quoted => return Some(start + text[start..start + offset].trim_end().len()),
-            _ => {}
+            _ if escaped => {
+                escaped = false;
+                word.push(c);
+            }
+            '\\' if quoted => {
+                escaped = true;
+                word.push(c);
+            }
+            '"' => {
+                quoted = !quoted;
+                word.push(c);
+            }
+            c if !quoted && (c.is_whitespace() || c == '!') => {
+                if !word.is_empty() {
+                    words.push(std::mem::take(&mut word));
+                }
+                if c == '!' {
+                    words.push("!".to_owned());
+                }
+            }
+            c => word.push(c),
         }
     }
-    Some(text.trim_end().len())
+    if !word.is_empty() {
+        words.push(word);
+    }
+    words
 }
 
 /// One link in the line.
@@ -182,18 +199,19 @@ impl Composition {
         Ok((pipeline, appsink))
     }
 
-    /// The gst-launch-1.0 description writing to `output` what the appsink would receive.
-    pub fn to_launch(&self, output: &str) -> String {
-        let mut parts: Vec<String> = self
-            .stages
-            .iter()
-            .map(|stage| match stage {
-                Stage::Element(spec) => spec.to_launch(),
-                Stage::Chain(chain) => chain.to_launch(),
-            })
-            .collect();
-        parts.push(format!("filesink location={}", quote_launch(output)));
-        parts.join(" ! ")
+    /// gst-launch-1.0's arguments writing to `output` what the appsink would receive.
+    pub fn launch_words(&self, output: &str) -> Vec<String> {
+        let mut words = Vec::new();
+        for stage in &self.stages {
+            words.extend(match stage {
+                Stage::Element(spec) => spec.launch_words(),
+                Stage::Chain(chain) => chain.launch_words(),
+            });
+            words.push("!".to_owned());
+        }
+        words.push("filesink".to_owned());
+        words.push(format!("location={}", quote_launch(output)));
+        words
     }
 }
 
@@ -238,22 +256,35 @@ mod tests {
     use super::*;
 
     #[test]
+    fn words_split_outside_quotes_and_around_bangs() {
+        assert_eq!(
+            launch_words("a  x=\"1 ! 2\"!b ! c y=\"q\\\"r\""),
+            ["a", "x=\"1 ! 2\"", "!", "b", "!", "c", "y=\"q\\\"r\""]
+        );
+    }
+
+    #[test]
     fn override_lands_at_the_end_of_its_element() {
-        let text = "videoconvert ! jpegenc name=encoder quality=90 ! fakesink";
-        let at = end_of_element(text, "encoder").unwrap();
+        let chain = |description: &str| ChainUse {
+            chain: super::super::files::Chain {
+                spec: super::super::files::THUMBNAIL,
+                description: description.to_owned(),
+                digest: String::new(),
+            },
+            overrides: vec![("encoder", "quality", Prop::I32(5))],
+        };
         assert_eq!(
-            &text[..at],
-            "videoconvert ! jpegenc name=encoder quality=90"
+            chain("videoconvert ! jpegenc name=encoder quality=90 ! fakesink")
+                .launch_words()
+                .join(" "),
+            "videoconvert ! jpegenc name=encoder quality=90 quality=5 ! fakesink"
         );
-        let last = "videoconvert ! jpegenc quality=90 name=encoder";
-        assert_eq!(end_of_element(last, "encoder"), Some(last.len()));
-        let quoted = "x name=encoder caption=\"a ! b\" ! y";
         assert_eq!(
-            &quoted[..end_of_element(quoted, "encoder").unwrap()],
-            "x name=encoder caption=\"a ! b\""
+            chain("jpegenc quality=90 name=encoder")
+                .launch_words()
+                .join(" "),
+            "jpegenc quality=90 name=encoder quality=5"
         );
-        // `name=encoder2` is another element.
-        assert_eq!(end_of_element("a name=encoder2 ! b", "encoder"), None);
     }
 
     #[test]
@@ -262,8 +293,12 @@ mod tests {
             .prop("location", Prop::Path(PathBuf::from("/v/a \"b\" ! c.mp4")))
             .prop("num-buffers", Prop::I32(3));
         assert_eq!(
-            spec.to_launch(),
-            r#"filesrc location="/v/a \"b\" ! c.mp4" num-buffers=3"#
+            spec.launch_words(),
+            [
+                r#"filesrc"#,
+                r#"location="/v/a \"b\" ! c.mp4""#,
+                "num-buffers=3"
+            ]
         );
     }
 }

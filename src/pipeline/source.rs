@@ -6,16 +6,14 @@ use crate::catalog::FileRecord;
 /// framesrc decoding frames `first..=last` of `file` (zero-based, through the index).
 ///
 /// `start` is the first frame's stream time and `stop` the next frame's, so framesrc keeps
-/// exactly the frames in `[start, stop)` (it absorbs the µs-level rounding of demuxers and
-/// the frame a decoder clips to a seek's start). Frame 0 is asked for as `start = 0`, "from
-/// the beginning", which needs no seek: seeking to a stream's first frame makes some
-/// demuxers (tsdemux) re-base its timestamps. The last frame leaves `stop` open.
+/// exactly the frames in `[start, stop)` (it absorbs the µs-level rounding of demuxers).
+/// `start` is never before frame 0, even for frame 0: seeking before a stream's first frame
+/// makes tsdemux re-base its timestamps, and an MP4 edit list that starts mid-frame makes
+/// the decoder emit a clipped pre-roll frame at stream time 0, which is not a frame. The
+/// last frame leaves `stop` open.
 pub fn frame_range(file: &FileRecord, first: u32, last: u32, audio: bool) -> ElementSpec {
     let index = &file.frame_index;
-    let start = match first {
-        0 => 0,
-        n => index.timestamp(n).expect("caller checked the frame"),
-    };
+    let start = index.timestamp(first).expect("caller checked the frame");
     let stop = index.timestamp(last + 1).unwrap_or(u64::MAX);
     ElementSpec::new("framesrc")
         .prop("location", Prop::Path(file.path.clone()))

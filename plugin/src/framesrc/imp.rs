@@ -4,7 +4,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::range::{BufferAction, Kind, RangeFilter};
+use super::range::{decoder_segment, BufferAction, Kind, RangeFilter};
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -38,20 +38,15 @@ impl Default for Settings {
     }
 }
 
-/// A decoded stream and the pad of ours that shows it.
-#[derive(Debug)]
-struct Exposed {
-    decoded: gst::Pad,
-    ghost: gst::GhostPad,
-}
-
 /// Everything that lives from READY to PAUSED and back.
 #[derive(Debug, Default)]
 struct State {
     /// The settings as they were when the run started: properties may change in READY.
     settings: Settings,
-    video: Option<Exposed>,
-    audio: Option<Exposed>,
+    video: Option<gst::GhostPad>,
+    audio: Option<gst::GhostPad>,
+    /// Whether the seek to `start` has been sent.
+    seeking: bool,
 }
 
 #[derive(Default)]
@@ -79,7 +74,7 @@ impl FrameSrc {
         let decodebin = make("decodebin")?;
         let obj = self.obj();
         obj.add_many([&filesrc, &decodebin])
-            .and_then(|_| filesrc.link(&decodebin).map_err(Into::into))
+            .and_then(|_| filesrc.link(&decodebin))
             .map_err(|err| {
                 gst::element_imp_error!(self, gst::CoreError::Failed, ["{err}"]);
                 gst::StateChangeError
@@ -115,22 +110,29 @@ impl FrameSrc {
             self,
             move |_| this.no_more_pads()
         ));
+        obj.connect_deep_element_added(|_, _, element| {
+            let is_video_decoder = element.factory().is_some_and(|factory| {
+                let klass = factory.klass();
+                klass.contains("Decoder") && klass.contains("Video")
+            });
+            if let Some(sink) = element.static_pad("sink").filter(|_| is_video_decoder) {
+                sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, start_decoding_earlier);
+            }
+        });
         Ok(filesrc)
     }
 
     /// Exposes the first video and (with `audio`) the first audio stream; the others are
     /// swallowed.
     fn pad_added(&self, decoded: &gst::Pad) {
-        let Some(caps) = decoded.current_caps() else {
-            return;
-        };
-        let media = caps.structure(0).map(|s| s.name().as_str());
+        let caps = decoded.current_caps();
+        let media = caps.as_ref().and_then(|caps| caps.structure(0));
         let mut state = self.state.lock().unwrap();
-        let kind = match media {
+        let kind = match media.map(|s| s.name().as_str()) {
             Some("video/x-raw") if state.video.is_none() => Kind::Video,
             Some("audio/x-raw") if state.settings.audio && state.audio.is_none() => Kind::Audio,
             _ => {
-                gst::debug!(CAT, imp = self, "Not exposing {caps}");
+                gst::debug!(CAT, imp = self, "Not exposing {caps:?}");
                 // Unlinked, it would return not-linked; EOS also tells the demuxer that it
                 // need not read on for this stream.
                 decoded.add_probe(gst::PadProbeType::BUFFER, |_, info| {
@@ -166,57 +168,22 @@ impl FrameSrc {
             await_seek,
         ));
         let weak_ghost = ghost.downgrade();
+        let weak_obj = self.obj().downgrade();
+        // Decoders push buffers one by one, never lists.
         decoded.add_probe(
             gst::PadProbeType::BUFFER
                 | gst::PadProbeType::EVENT_DOWNSTREAM
                 | gst::PadProbeType::EVENT_FLUSH,
-            move |_, info| match info.data.take() {
-                Some(gst::PadProbeData::Buffer(buffer)) => {
-                    let action = filter.lock().unwrap().buffer(buffer);
-                    match action {
-                        BufferAction::Pass(buffer) => {
-                            info.data = Some(gst::PadProbeData::Buffer(buffer));
-                            return gst::PadProbeReturn::Ok;
-                        }
-                        // Consumed by the filter.
-                        BufferAction::Drop => return gst::PadProbeReturn::Handled,
-                        BufferAction::End => {
-                            if let Some(ghost) = weak_ghost.upgrade() {
-                                gst::debug!(CAT, obj = ghost, "Past the stop, sending EOS");
-                                ghost.push_event(gst::event::Eos::new());
-                            }
-                        }
-                        BufferAction::Refuse => {}
-                    }
-                    // Upstream stops feeding this stream; the demuxer stops reading once every
-                    // stream has said so.
-                    info.flow_res = Err(gst::FlowError::Eos);
-                    gst::PadProbeReturn::Handled
-                }
-                Some(gst::PadProbeData::Event(event)) => {
-                    let pass = filter.lock().unwrap().event(&event);
-                    info.data = Some(gst::PadProbeData::Event(event));
-                    if pass {
-                        gst::PadProbeReturn::Ok
-                    } else {
-                        gst::PadProbeReturn::Drop
-                    }
-                }
-                other => {
-                    info.data = other;
-                    gst::PadProbeReturn::Ok
-                }
+            move |decoded, info| match (weak_obj.upgrade(), weak_ghost.upgrade()) {
+                (Some(obj), Some(ghost)) => obj.imp().probe(decoded, info, &filter, &ghost),
+                _ => gst::PadProbeReturn::Ok,
             },
         );
 
-        gst::debug!(CAT, imp = self, "Exposing {caps} as {name}");
-        let exposed = Exposed {
-            decoded: decoded.clone(),
-            ghost: ghost.clone(),
-        };
+        gst::debug!(CAT, imp = self, "Exposing {caps:?} as {name}");
         match kind {
-            Kind::Video => state.video = Some(exposed),
-            Kind::Audio => state.audio = Some(exposed),
+            Kind::Video => state.video = Some(ghost.clone()),
+            Kind::Audio => state.audio = Some(ghost.clone()),
         }
         // Not under our lock: adding the pad runs the application's pad-added handlers.
         drop(state);
@@ -226,25 +193,84 @@ impl FrameSrc {
         }
     }
 
-    /// decodebin has exposed all its pads: ours are all there too, and the seek can go.
-    fn no_more_pads(&self) {
-        let state = self.state.lock().unwrap();
-        let Some(exposed) = state.video.as_ref().or(state.audio.as_ref()) else {
-            drop(state);
-            gst::element_imp_error!(self, gst::StreamError::WrongType, ["No video stream"]);
-            return;
-        };
-        let start = state.settings.start;
-        let decoded = exposed.decoded.clone();
-        drop(state);
-        self.obj().no_more_pads();
-
-        if start == gst::ClockTime::ZERO {
-            return;
+    /// Everything decodebin outputs on the pad behind `ghost` goes through here.
+    fn probe(
+        &self,
+        decoded: &gst::Pad,
+        info: &mut gst::PadProbeInfo,
+        filter: &Mutex<RangeFilter>,
+        ghost: &gst::GhostPad,
+    ) -> gst::PadProbeReturn {
+        enum Outcome<'a> {
+            Buffer(BufferAction),
+            Event(Option<gst::Event>),
+            Other(Option<gst::PadProbeData<'a>>),
         }
+
+        // Not locked while pushing downstream.
+        let (outcome, seek) = {
+            let mut filter = filter.lock().unwrap();
+            let outcome = match info.data.take() {
+                Some(gst::PadProbeData::Buffer(buffer)) => Outcome::Buffer(filter.buffer(buffer)),
+                Some(gst::PadProbeData::Event(event)) => Outcome::Event(filter.event(event)),
+                other => Outcome::Other(other),
+            };
+            (outcome, filter.take_seek())
+        };
+        if let Some(position) = seek {
+            self.seek(decoded, position);
+        }
+
+        match outcome {
+            Outcome::Buffer(BufferAction::Pass(buffer, segment)) => {
+                if let Some(segment) = segment {
+                    ghost.push_event(segment);
+                }
+                info.data = Some(gst::PadProbeData::Buffer(buffer));
+                gst::PadProbeReturn::Ok
+            }
+            // Consumed by the filter. (`Drop` would make GStreamer 1.22 unref the data that
+            // gstreamer-rs took from it.)
+            Outcome::Buffer(BufferAction::Drop) | Outcome::Event(None) => {
+                gst::PadProbeReturn::Handled
+            }
+            Outcome::Buffer(BufferAction::End) => {
+                gst::debug!(CAT, obj = ghost, "Past the stop, sending EOS");
+                ghost.push_event(gst::event::Eos::new());
+                // Upstream stops feeding this stream; the demuxer stops reading once every
+                // stream has said so.
+                info.flow_res = Err(gst::FlowError::Eos);
+                gst::PadProbeReturn::Handled
+            }
+            Outcome::Buffer(BufferAction::Refuse) => {
+                info.flow_res = Err(gst::FlowError::Eos);
+                gst::PadProbeReturn::Handled
+            }
+            Outcome::Event(Some(event)) => {
+                info.data = Some(gst::PadProbeData::Event(event));
+                gst::PadProbeReturn::Ok
+            }
+            Outcome::Other(data) => {
+                info.data = data;
+                gst::PadProbeReturn::Ok
+            }
+        }
+    }
+
+    /// Seeks all streams (once per run) by sending the seek upstream from `decoded`, through
+    /// the decoder, to the demuxer.
+    fn seek(&self, decoded: &gst::Pad, position: gst::ClockTime) {
+        {
+            let mut state = self.state.lock().unwrap();
+            if state.seeking {
+                return;
+            }
+            state.seeking = true;
+        }
+        let decoded = decoded.clone();
         // This runs on a streaming thread, which the seek's flush must be able to stop.
         self.obj().call_async(move |obj| {
-            gst::debug!(CAT, obj = obj, "Seeking to {start}");
+            gst::debug!(CAT, obj = obj, "Seeking to {position}");
             // Without a stop: the decoder would clip the frames past it, and we would not see
             // the first of them, which is what tells that the range is complete. Demuxers
             // also stop at the next keyframe at best, and some (matroskademux) drop the
@@ -253,17 +279,43 @@ impl FrameSrc {
                 1.0,
                 gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
                 gst::SeekType::Set,
-                start,
+                position,
                 gst::SeekType::None,
                 gst::ClockTime::NONE,
             );
-            // The seek goes upstream through the decoder to the demuxer, which flushes and
-            // restarts all its streams.
+            // Failing because we are shutting down is no error.
             if !decoded.send_event(seek) && decoded.is_active() {
-                gst::element_error!(obj, gst::CoreError::Seek, ["Could not seek to {start}"]);
+                gst::element_error!(obj, gst::CoreError::Seek, ["Could not seek to {position}"]);
             }
         });
     }
+
+    /// decodebin has exposed all its pads, and so have we.
+    fn no_more_pads(&self) {
+        let state = self.state.lock().unwrap();
+        let exposed = state.video.is_some() || state.audio.is_some();
+        drop(state);
+        if exposed {
+            self.obj().no_more_pads();
+        } else {
+            gst::element_imp_error!(self, gst::StreamError::WrongType, ["No video stream"]);
+        }
+    }
+}
+
+/// Replaces the segments going into a video decoder with [`decoder_segment`]s.
+fn start_decoding_earlier(_: &gst::Pad, info: &mut gst::PadProbeInfo) -> gst::PadProbeReturn {
+    if let Some(gst::PadProbeData::Event(event)) = &mut info.data {
+        if let gst::EventView::Segment(segment) = event.view() {
+            if let Some(segment) = segment.segment().downcast_ref::<gst::ClockTime>() {
+                *event = gst::event::Segment::builder(&decoder_segment(segment))
+                    .seqnum(event.seqnum())
+                    .running_time_offset(event.running_time_offset())
+                    .build();
+            }
+        }
+    }
+    gst::PadProbeReturn::Ok
 }
 
 #[glib::object_subclass]
@@ -402,18 +454,15 @@ impl ElementImpl for FrameSrc {
 
         let success = self.parent_change_state(transition)?;
 
-        match transition {
-            gst::StateChange::PausedToReady => {
-                // decodebin has removed its pads, ours lost their targets.
-                let mut state = self.state.lock().unwrap();
-                let exposed = [state.video.take(), state.audio.take()];
-                drop(state);
-                let obj = self.obj();
-                for exposed in exposed.into_iter().flatten() {
-                    let _ = obj.remove_pad(&exposed.ghost);
-                }
+        if transition == gst::StateChange::PausedToReady {
+            // decodebin has removed its pads, ours lost their targets.
+            let mut state = self.state.lock().unwrap();
+            let ghosts = [state.video.take(), state.audio.take()];
+            drop(state);
+            let obj = self.obj();
+            for ghost in ghosts.into_iter().flatten() {
+                let _ = obj.remove_pad(&ghost);
             }
-            _ => {}
         }
         Ok(success)
     }

@@ -9,10 +9,22 @@
 //!
 //! A bin around `filesrc ! decodebin`. It exposes the first video stream as a sometimes pad
 //! `video` and, with `audio=true`, the first audio stream as `audio`, then emits no-more-pads.
-//! When `start` is not 0 it seeks itself (`FLUSH | ACCURATE`, to `start`) once decodebin has
-//! exposed its pads, and hides everything decoded before that seek. Video frames come out when
-//! `start <= stream time < stop` (within [`range::TIMESTAMP_TOLERANCE`]); audio is clipped to
-//! the sample. The first buffer at or after `stop` ends each pad with EOS.
+//! Other streams are not exposed.
+//!
+//! When `start` is not 0 the element seeks itself (`FLUSH | ACCURATE`, to `start`, no stop) as
+//! soon as decoding has begun, and hides everything decoded before that seek, flushes
+//! included. Video frames come out when `start <= stream time < stop`, within
+//! [`range::TIMESTAMP_TOLERANCE`] for timestamps rounded elsewhere; audio is clipped to the
+//! sample. The first buffer at or after `stop` ends each pad with EOS and tells upstream to
+//! stop, so the demuxer stops reading once all streams are done.
+//!
+//! Segments are narrowed to `[start, stop)`: downstream running time starts at 0 with the
+//! first buffer, stream times are those of the file.
+//!
+//! With `start` 0 nothing is seeked, and the decoder shows what it shows from the beginning:
+//! for an MP4 whose edit list starts inside a frame, the rest of that frame at stream time 0
+//! before the file's first frame. Pass the first frame's own stream time to start exactly
+//! with it.
 
 use gst::glib;
 use gst::prelude::*;

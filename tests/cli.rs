@@ -166,6 +166,11 @@ fn secret_is_generated_once_with_private_permissions() {
 fn a_broken_pipeline_file_stops_check_and_serve_naming_file_and_line() {
     let data = tempfile::tempdir().unwrap();
     let pipelines = tempfile::tempdir().unwrap();
+    // Every shipped chain, then a typo in one of them.
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines")).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, pipelines.path().join(path.file_name().unwrap())).unwrap();
+    }
     std::fs::write(
         pipelines.path().join("thumbnail.gst"),
         "# a typo on line 3\nvideoconvert\n  ! jpegencc name=encoder quality=90\n",

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use gst::prelude::*;
 
-use super::files::Chain;
+use super::files::{Chain, MUXER_NAME};
 
 /// A property value, typed as the element declares it.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,6 +52,8 @@ fn quote_launch(s: &str) -> String {
 #[derive(Debug, Clone)]
 pub struct ElementSpec {
     pub factory: &'static str,
+    /// The element's name, needed when later stages refer to its pads (`src.audio`).
+    pub name: Option<&'static str>,
     pub props: Vec<(&'static str, Prop)>,
 }
 
@@ -59,8 +61,14 @@ impl ElementSpec {
     pub fn new(factory: &'static str) -> Self {
         ElementSpec {
             factory,
+            name: None,
             props: Vec::new(),
         }
+    }
+
+    pub fn named(mut self, name: &'static str) -> Self {
+        self.name = Some(name);
+        self
     }
 
     pub fn prop(mut self, name: &'static str, value: Prop) -> Self {
@@ -69,7 +77,11 @@ impl ElementSpec {
     }
 
     fn make(&self) -> Result<gst::Element, gst::glib::BoolError> {
-        let element = gst::ElementFactory::make(self.factory).build()?;
+        let mut builder = gst::ElementFactory::make(self.factory);
+        if let Some(name) = self.name {
+            builder = builder.name(name);
+        }
+        let element = builder.build()?;
         for (name, value) in &self.props {
             element.set_property(name, value.to_value());
         }
@@ -78,6 +90,7 @@ impl ElementSpec {
 
     fn launch_words(&self) -> Vec<String> {
         std::iter::once(self.factory.to_owned())
+            .chain(self.name.map(|name| format!("name={name}")))
             .chain(
                 self.props
                     .iter()
@@ -97,6 +110,10 @@ pub struct ChainUse {
 
 impl ChainUse {
     fn make(&self) -> Result<gst::Element, String> {
+        self.make_bin().map(|bin| bin.upcast())
+    }
+
+    fn make_bin(&self) -> Result<gst::Bin, String> {
         let bin = self.chain.instantiate().map_err(|e| e.to_string())?;
         for (name, property, value) in &self.overrides {
             let element = bin
@@ -104,7 +121,7 @@ impl ChainUse {
                 .ok_or_else(|| format!("no element {name} in {}", self.chain.spec.file))?;
             element.set_property(property, value.to_value());
         }
-        Ok(bin.upcast())
+        Ok(bin)
     }
 
     /// The description's words with each override appended to its element's properties (a
@@ -168,6 +185,25 @@ fn launch_words(description: &str) -> Vec<String> {
 pub enum Stage {
     Element(ElementSpec),
     Chain(ChainUse),
+    /// Branches from the previous stage's named pads into a muxer chain, whose output
+    /// continues the line. The previous stage must be a named [`ElementSpec`].
+    Mux(Muxing),
+}
+
+/// `src.video ! <branch> ! mux.  src.audio ! <branch> ! mux.  <muxer chain>`
+#[derive(Debug, Clone)]
+pub struct Muxing {
+    /// In the order the muxer's request pads are taken.
+    pub branches: Vec<Branch>,
+    /// A [`super::files::Shape::Muxer`] chain.
+    pub mux: ChainUse,
+}
+
+/// One input of a muxer: the source's pad `pad` through `stages`.
+#[derive(Debug, Clone)]
+pub struct Branch {
+    pub pad: &'static str,
+    pub stages: Vec<Stage>,
 }
 
 /// source ! stages... ! sink, as data.
@@ -180,39 +216,168 @@ impl Composition {
     /// A live pipeline ending in an appsink, returned for the caller to configure.
     pub fn build(&self) -> Result<(gst::Pipeline, gst_app::AppSink), String> {
         let pipeline = gst::Pipeline::new();
-        let mut elements = Vec::with_capacity(self.stages.len() + 1);
+        // The main line; `false` marks an element that is not linked to the one before it
+        // (a muxer, fed by branches instead).
+        let mut line: Vec<(gst::Element, bool)> = Vec::with_capacity(self.stages.len() + 1);
         for stage in &self.stages {
-            let element = match stage {
-                Stage::Element(spec) => spec
-                    .make()
-                    .map_err(|e| format!("cannot create {}: {e}", spec.factory))?,
-                Stage::Chain(chain) => chain.make()?,
-            };
-            elements.push(element);
+            match stage {
+                Stage::Mux(muxing) => {
+                    let (source, _) = line
+                        .last()
+                        .cloned()
+                        .ok_or("a muxing stage needs a source before it")?;
+                    let mux = build_muxing(&pipeline, &source, muxing)?;
+                    line.push((mux, false));
+                }
+                stage => line.push((make_stage(stage)?, true)),
+            }
         }
         let appsink = gst_app::AppSink::builder().sync(false).build();
-        elements.push(appsink.clone().upcast());
-        pipeline
-            .add_many(&elements)
-            .map_err(|e| format!("cannot assemble the pipeline: {e}"))?;
-        link_stages(&elements)?;
+        line.push((appsink.clone().upcast(), true));
+        let elements: Vec<gst::Element> = line.iter().map(|(e, _)| e.clone()).collect();
+        for element in &elements {
+            if element.parent().is_none() {
+                pipeline
+                    .add(element)
+                    .map_err(|e| format!("cannot assemble the pipeline: {e}"))?;
+            }
+        }
+        for (pair, linked) in elements
+            .windows(2)
+            .zip(line.iter().skip(1).map(|(_, l)| *l))
+        {
+            if linked {
+                link_stages(pair)?;
+            }
+        }
         Ok((pipeline, appsink))
     }
 
     /// gst-launch-1.0's arguments writing to `output` what the appsink would receive.
     pub fn launch_words(&self, output: &str) -> Vec<String> {
         let mut words = Vec::new();
+        let mut previous_name = None;
         for stage in &self.stages {
-            words.extend(match stage {
-                Stage::Element(spec) => spec.launch_words(),
-                Stage::Chain(chain) => chain.launch_words(),
-            });
+            match stage {
+                Stage::Element(spec) => {
+                    words.extend(spec.launch_words());
+                    previous_name = spec.name;
+                }
+                Stage::Chain(chain) => {
+                    words.extend(chain.launch_words());
+                    previous_name = None;
+                }
+                Stage::Mux(muxing) => {
+                    // The branches start from the source's pads, not from a link.
+                    words.pop();
+                    let source = previous_name.expect("a muxing stage follows a named element");
+                    for branch in &muxing.branches {
+                        words.push(format!("{source}.{}", branch.pad));
+                        for stage in &branch.stages {
+                            words.push("!".to_owned());
+                            words.extend(stage_words(stage));
+                        }
+                        words.push("!".to_owned());
+                        words.push(format!("{MUXER_NAME}."));
+                    }
+                    words.extend(muxing.mux.launch_words());
+                    previous_name = None;
+                }
+            }
             words.push("!".to_owned());
         }
         words.push("filesink".to_owned());
         words.push(format!("location={}", quote_launch(output)));
         words
     }
+}
+
+fn stage_words(stage: &Stage) -> Vec<String> {
+    match stage {
+        Stage::Element(spec) => spec.launch_words(),
+        Stage::Chain(chain) => chain.launch_words(),
+        Stage::Mux(_) => panic!("muxing stages do not nest"),
+    }
+}
+
+fn make_stage(stage: &Stage) -> Result<gst::Element, String> {
+    match stage {
+        Stage::Element(spec) => spec
+            .make()
+            .map_err(|e| format!("cannot create {}: {e}", spec.factory)),
+        Stage::Chain(chain) => chain.make(),
+        Stage::Mux(_) => Err("muxing stages do not nest".into()),
+    }
+}
+
+/// Adds the muxer chain and every branch to `pipeline`: each branch's end takes a request
+/// pad of the muxer (in branch order, as gst-launch's `! mux.` does), each branch's start
+/// is linked when `source` exposes its pad. A pad the source never exposes gets EOS, so the
+/// muxer does not wait for it. Returns the muxer chain's bin.
+fn build_muxing(
+    pipeline: &gst::Pipeline,
+    source: &gst::Element,
+    muxing: &Muxing,
+) -> Result<gst::Element, String> {
+    let bin = muxing.mux.make_bin()?;
+    let mux = bin
+        .by_name(MUXER_NAME)
+        .ok_or_else(|| format!("no element {MUXER_NAME} in {}", muxing.mux.chain.spec.file))?;
+    pipeline
+        .add(&bin)
+        .map_err(|e| format!("cannot assemble the pipeline: {e}"))?;
+    let mut starts = Vec::new();
+    for branch in &muxing.branches {
+        let elements = branch
+            .stages
+            .iter()
+            .map(make_stage)
+            .collect::<Result<Vec<_>, _>>()?;
+        let (Some(first), Some(last)) = (elements.first(), elements.last()) else {
+            return Err(format!("the {} branch is empty", branch.pad));
+        };
+        pipeline
+            .add_many(&elements)
+            .map_err(|e| format!("cannot assemble the pipeline: {e}"))?;
+        link_stages(&elements)?;
+        let src = last
+            .static_pad("src")
+            .ok_or_else(|| format!("the {} branch has no src pad", branch.pad))?;
+        let request = mux
+            .compatible_pad(&src, None)
+            .ok_or_else(|| format!("the muxer takes no {} input", branch.pad))?;
+        let ghost = gst::GhostPad::with_target(&request)
+            .map_err(|e| format!("cannot expose the muxer's pad: {e}"))?;
+        bin.add_pad(&ghost)
+            .map_err(|e| format!("cannot expose the muxer's pad: {e}"))?;
+        src.link(&ghost)
+            .map_err(|e| format!("cannot link the {} branch to the muxer: {e}", branch.pad))?;
+        starts.push((branch.pad, first.downgrade()));
+    }
+    source.connect_pad_added({
+        let starts = starts.clone();
+        move |_, pad| {
+            let Some((_, to)) = starts.iter().find(|(name, _)| pad.name() == *name) else {
+                return;
+            };
+            if let Some(sink) = to.upgrade().and_then(|to| to.static_pad("sink")) {
+                if let Err(e) = pad.link(&sink) {
+                    gst::warning!(gst::CAT_DEFAULT, "cannot link pad {}: {e:?}", pad.name());
+                }
+            }
+        }
+    });
+    source.connect_no_more_pads(move |_| {
+        for (name, to) in &starts {
+            if let Some(sink) = to.upgrade().and_then(|to| to.static_pad("sink")) {
+                if !sink.is_linked() {
+                    gst::debug!(gst::CAT_DEFAULT, "no {name} pad: ending that branch");
+                    sink.send_event(gst::event::Eos::new());
+                }
+            }
+        }
+    });
+    Ok(bin.upcast())
 }
 
 /// Links each element to the next; the first may expose its source pad only later

@@ -13,15 +13,48 @@ pub struct ChainSpec {
     pub file: &'static str,
     /// `(element name, property)` pairs the server sets per request.
     pub overridable: &'static [(&'static str, &'static str)],
+    pub shape: Shape,
 }
+
+/// How a chain connects to the rest of the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// One unlinked sink pad and one unlinked src pad.
+    Filter,
+    /// An element named [`MUXER_NAME`] with request sink pads (the server links its inputs
+    /// there) and one unlinked src pad.
+    Muxer,
+}
+
+/// The name the muxer of a [`Shape::Muxer`] chain must have.
+pub const MUXER_NAME: &str = "mux";
 
 pub const THUMBNAIL: ChainSpec = ChainSpec {
     file: "thumbnail.gst",
     overridable: &[("encoder", "quality")],
+    shape: Shape::Filter,
+};
+
+pub const CLIP_VIDEO: ChainSpec = ChainSpec {
+    file: "clip-video.gst",
+    overridable: &[],
+    shape: Shape::Filter,
+};
+
+pub const CLIP_AUDIO: ChainSpec = ChainSpec {
+    file: "clip-audio.gst",
+    overridable: &[],
+    shape: Shape::Filter,
+};
+
+pub const CLIP_MUX: ChainSpec = ChainSpec {
+    file: "clip-mux.gst",
+    overridable: &[],
+    shape: Shape::Muxer,
 };
 
 /// Every chain the server uses, checked at startup and by `framecast check`.
-pub const ALL: &[ChainSpec] = &[THUMBNAIL];
+pub const ALL: &[ChainSpec] = &[THUMBNAIL, CLIP_VIDEO, CLIP_AUDIO, CLIP_MUX];
 
 /// A validated chain.
 #[derive(Debug, Clone)]
@@ -102,12 +135,42 @@ fn load_chain(path: &Path, spec: ChainSpec) -> Result<Chain, PipelineFileError> 
     let bin = chain
         .instantiate()
         .map_err(|e| error(line_of_error(&text, e.message()), e.to_string()))?;
-    for pad in ["sink", "src"] {
-        if bin.static_pad(pad).is_none() {
-            return Err(error(
-                first_description_line(&text),
-                format!("the chain must have one unlinked {pad} pad (one input and one output)"),
-            ));
+    match spec.shape {
+        Shape::Filter => {
+            for pad in ["sink", "src"] {
+                if bin.static_pad(pad).is_none() {
+                    return Err(error(
+                        first_description_line(&text),
+                        format!(
+                            "the chain must have one unlinked {pad} pad (one input and one output)"
+                        ),
+                    ));
+                }
+            }
+        }
+        Shape::Muxer => {
+            let has_request_sinks = bin.by_name(MUXER_NAME).is_some_and(|mux| {
+                mux.pad_template_list().iter().any(|t| {
+                    t.direction() == gst::PadDirection::Sink
+                        && t.presence() == gst::PadPresence::Request
+                })
+            });
+            if !has_request_sinks {
+                return Err(error(
+                    first_description_line(&text),
+                    format!(
+                        "no muxer named `{MUXER_NAME}`: the chain must start with a muxer \
+                         (request sink pads) with name={MUXER_NAME}"
+                    ),
+                ));
+            }
+            if bin.static_pad("sink").is_some() || bin.static_pad("src").is_none() {
+                return Err(error(
+                    first_description_line(&text),
+                    "the chain must have one unlinked src pad and no other input than the muxer"
+                        .into(),
+                ));
+            }
         }
     }
     for (name, property) in spec.overridable {
@@ -180,6 +243,22 @@ mod tests {
             .get(THUMBNAIL)
             .description
             .contains("jpegenc name=encoder"));
+        assert!(files.get(CLIP_MUX).description.contains("name=mux"));
+    }
+
+    #[test]
+    fn a_muxer_chain_needs_a_named_muxer() {
+        gst::init().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("clip-mux.gst");
+        std::fs::write(&path, "# muxer\nmpegtsmux\n").unwrap();
+        let e = load_chain(&path, CLIP_MUX).unwrap_err();
+        assert!(e.to_string().contains("name=mux"), "{e}");
+        assert_eq!(e.line, 2);
+        std::fs::write(&path, "videoconvert name=mux\n").unwrap();
+        assert!(load_chain(&path, CLIP_MUX).is_err());
+        std::fs::write(&path, "mpegtsmux name=mux ! queue\n").unwrap();
+        load_chain(&path, CLIP_MUX).unwrap();
     }
 
     #[test]

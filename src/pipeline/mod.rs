@@ -4,13 +4,15 @@
 pub mod compose;
 pub mod files;
 pub mod source;
+pub mod stream;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-pub use compose::{ChainUse, Composition, ElementSpec, Prop, Stage};
+pub use compose::{Branch, ChainUse, Composition, ElementSpec, Muxing, Prop, Stage};
 pub use files::{Chain, PipelineFileError, PipelineFiles};
 
 /// Initialises GStreamer and registers framecast's elements in this process (once).
@@ -37,12 +39,34 @@ pub enum PipelineError {
     Timeout(Duration),
 }
 
-/// Sets the pipeline to NULL when dropped, whatever path the caller leaves by.
-pub struct RunningPipeline(pub gst::Pipeline);
+/// Pipelines built and not yet set back to NULL, in this process.
+static LIVE_PIPELINES: AtomicUsize = AtomicUsize::new(0);
+
+/// How many pipelines are live now (`GET /health` shows it): each request's pipeline counts
+/// from its start until it is set to NULL.
+pub fn live_pipelines() -> usize {
+    LIVE_PIPELINES.load(Ordering::SeqCst)
+}
+
+/// Sets the pipeline to NULL when dropped, whatever path the caller leaves by; counted in
+/// [`live_pipelines`] meanwhile.
+pub struct RunningPipeline(gst::Pipeline);
+
+impl RunningPipeline {
+    pub fn new(pipeline: gst::Pipeline) -> Self {
+        LIVE_PIPELINES.fetch_add(1, Ordering::SeqCst);
+        RunningPipeline(pipeline)
+    }
+
+    pub fn pipeline(&self) -> &gst::Pipeline {
+        &self.0
+    }
+}
 
 impl Drop for RunningPipeline {
     fn drop(&mut self) {
         let _ = self.0.set_state(gst::State::Null);
+        LIVE_PIPELINES.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -53,12 +77,12 @@ pub fn collect_samples(
     timeout: Duration,
 ) -> Result<Vec<gst::Sample>, PipelineError> {
     let (pipeline, appsink) = composition.build().map_err(PipelineError::Build)?;
-    let running = RunningPipeline(pipeline);
-    let bus = running.0.bus().expect("a pipeline has a bus");
+    let running = RunningPipeline::new(pipeline);
+    let bus = running.pipeline().bus().expect("a pipeline has a bus");
     running
-        .0
+        .pipeline()
         .set_state(gst::State::Playing)
-        .map_err(|_| first_error(&bus).unwrap_or_else(|| state_change_failed()))?;
+        .map_err(|_| first_error(&bus).unwrap_or_else(state_change_failed))?;
     let deadline = Instant::now() + timeout;
     let mut samples = Vec::new();
     loop {

@@ -1,0 +1,189 @@
+//! Running a [`Composition`] as an HTTP body: the appsink's output leaves as soon as the
+//! pipeline produces it, never held whole in memory.
+//!
+//! ```text
+//! pipeline ─► appsink (max 8 buffers, blocks) ─► puller thread ─► bounded channel (8 chunks)
+//!          ─► PipelineStream (owns the pipeline) ─► poem Body ─► client
+//! ```
+//!
+//! - Backpressure: a slow client fills the channel, the puller blocks, the appsink fills
+//!   and blocks the pipeline's streaming threads; memory per stream stays bounded.
+//! - Disconnect: hyper drops the body, dropping the [`PipelineStream`], which sets the
+//!   pipeline to NULL (on a thread of its own: it joins the streaming threads); the puller
+//!   sees the closed channel and ends.
+//! - Failure midway: a bus ERROR becomes an `Err` item, so hyper ends the chunked body
+//!   without its last chunk and the client sees the response is incomplete.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use gst::prelude::*;
+use tokio::sync::mpsc;
+
+use super::{first_error, state_change_failed, Composition, PipelineError, RunningPipeline};
+
+/// Samples the appsink holds before it blocks the pipeline.
+const APPSINK_BUFFERS: u32 = 8;
+/// Chunks between the puller and the HTTP connection.
+const CHANNEL_CHUNKS: usize = 8;
+/// The puller sends what is ready at once, merging queued samples up to this size.
+const CHUNK_BYTES: usize = 64 * 1024;
+/// How often the puller looks at the bus and the channel while no sample comes.
+const POLL: Duration = Duration::from_millis(20);
+
+/// The response body: chunks as the pipeline makes them. Dropping it stops the pipeline.
+pub struct PipelineStream {
+    chunks: mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    /// `Option` only so that `Drop` can move it to a thread.
+    pipeline: Option<RunningPipeline>,
+}
+
+impl futures_util::Stream for PipelineStream {
+    type Item = Result<Bytes, std::io::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.chunks.poll_recv(cx)
+    }
+}
+
+impl Drop for PipelineStream {
+    fn drop(&mut self) {
+        // Stop the puller first: it may be blocked sending to us.
+        self.chunks.close();
+        if let Some(pipeline) = self.pipeline.take() {
+            // Setting NULL joins the streaming threads: not on the async runtime's thread.
+            let spawned = std::thread::Builder::new()
+                .name("pipeline-stop".into())
+                .spawn(move || drop(pipeline));
+            if let Err(e) = spawned {
+                tracing::warn!("cannot spawn a thread to stop a pipeline ({e}); stopping inline");
+            }
+        }
+    }
+}
+
+impl PipelineStream {
+    pub fn into_body(self) -> poem::Body {
+        poem::Body::from_bytes_stream(self)
+    }
+}
+
+/// Starts `composition` and waits (up to `first_output_timeout`) for its first output, so
+/// that a pipeline failing at the start is an error response rather than a cut body; then
+/// streams the rest. `what` names the request in logs. Blocking: call from a blocking
+/// thread.
+pub fn start(
+    composition: &Composition,
+    first_output_timeout: Duration,
+    what: String,
+) -> Result<PipelineStream, PipelineError> {
+    let (pipeline, appsink) = composition.build().map_err(PipelineError::Build)?;
+    appsink.set_max_buffers(APPSINK_BUFFERS);
+    appsink.set_drop(false);
+    appsink.set_property("buffer-list", true);
+    let running = RunningPipeline::new(pipeline);
+    let bus = running.pipeline().bus().expect("a pipeline has a bus");
+    running
+        .pipeline()
+        .set_state(gst::State::Playing)
+        .map_err(|_| first_error(&bus).unwrap_or_else(state_change_failed))?;
+
+    let deadline = Instant::now() + first_output_timeout;
+    let first = loop {
+        let now = Instant::now();
+        if now >= deadline {
+            return Err(PipelineError::Timeout(first_output_timeout));
+        }
+        let wait = (deadline - now).min(POLL);
+        match appsink.try_pull_sample(gst::ClockTime::from_nseconds(wait.as_nanos() as u64)) {
+            Some(sample) => break sample,
+            None => {
+                if let Some(error) = first_error(&bus) {
+                    return Err(error);
+                }
+                if appsink.is_eos() {
+                    return Err(PipelineError::Failed {
+                        source_element: "pipeline".into(),
+                        message: "ended without output".into(),
+                        debug: None,
+                    });
+                }
+            }
+        }
+    };
+
+    let (sender, chunks) = mpsc::channel(CHANNEL_CHUNKS);
+    std::thread::Builder::new()
+        .name("pipeline-pull".into())
+        .spawn(move || pull(appsink, bus, first, sender, what))
+        .map_err(|e| PipelineError::Build(format!("cannot start the puller thread: {e}")))?;
+    Ok(PipelineStream {
+        chunks,
+        pipeline: Some(running),
+    })
+}
+
+/// Moves the appsink's output into `sender` until EOS, an error, or the receiver is gone.
+fn pull(
+    appsink: gst_app::AppSink,
+    bus: gst::Bus,
+    first: gst::Sample,
+    sender: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    what: String,
+) {
+    let mut chunk = BytesMut::with_capacity(CHUNK_BYTES);
+    append(&mut chunk, &first);
+    loop {
+        // Whatever else is ready goes in the same chunk, up to its size.
+        while chunk.len() < CHUNK_BYTES {
+            match appsink.try_pull_sample(gst::ClockTime::ZERO) {
+                Some(sample) => append(&mut chunk, &sample),
+                None => break,
+            }
+        }
+        if !chunk.is_empty() {
+            let bytes = chunk.split().freeze();
+            // Blocks while the client is slow: backpressure into the pipeline.
+            if sender.blocking_send(Ok(bytes)).is_err() {
+                tracing::debug!(%what, "client gone: stopping");
+                return;
+            }
+        }
+        if let Some(error) = first_error(&bus) {
+            let detail = match &error {
+                PipelineError::Failed { debug, .. } => debug.clone().unwrap_or_default(),
+                _ => String::new(),
+            };
+            tracing::error!(%what, %error, %detail, "pipeline failed midway: ending the response incomplete");
+            let _ = sender.blocking_send(Err(std::io::Error::other(error.to_string())));
+            return;
+        }
+        if sender.is_closed() {
+            tracing::debug!(%what, "client gone: stopping");
+            return;
+        }
+        match appsink.try_pull_sample(gst::ClockTime::from_nseconds(POLL.as_nanos() as u64)) {
+            Some(sample) => append(&mut chunk, &sample),
+            None if appsink.is_eos() => {
+                tracing::debug!(%what, "stream complete");
+                return;
+            }
+            None => {}
+        }
+    }
+}
+
+fn append(chunk: &mut BytesMut, sample: &gst::Sample) {
+    let mut copy = |buffer: &gst::BufferRef| {
+        if let Ok(map) = buffer.map_readable() {
+            chunk.extend_from_slice(map.as_slice());
+        }
+    };
+    if let Some(list) = sample.buffer_list() {
+        list.iter().for_each(&mut copy);
+    } else if let Some(buffer) = sample.buffer() {
+        copy(buffer);
+    }
+}

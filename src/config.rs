@@ -34,6 +34,10 @@ pub struct Config {
     pub thumbnail_cache_bytes: u64,
     /// A thumbnail taking longer than this is abandoned with 504.
     pub thumbnail_timeout_seconds: u64,
+    /// Longest clip `/clip` serves, in seconds of video.
+    pub max_clip_seconds: u64,
+    /// A clip whose first bytes take longer than this is abandoned with 503.
+    pub clip_start_timeout_seconds: u64,
 }
 
 /// Every key of [`Config`], as spelled in TOML (and, upper-cased, after `FRAMECAST_`).
@@ -49,6 +53,8 @@ const KEYS: &[&str] = &[
     "shutdown_grace_seconds",
     "thumbnail_cache_bytes",
     "thumbnail_timeout_seconds",
+    "max_clip_seconds",
+    "clip_start_timeout_seconds",
 ];
 
 impl Default for Config {
@@ -65,6 +71,8 @@ impl Default for Config {
             shutdown_grace_seconds: 10,
             thumbnail_cache_bytes: 64 * 1024 * 1024,
             thumbnail_timeout_seconds: 15,
+            max_clip_seconds: 600,
+            clip_start_timeout_seconds: 15,
         }
     }
 }

@@ -11,7 +11,7 @@ use crate::pipeline::{Composition, PipelineFiles};
 pub enum ExplainError {
     #[error("not a request URL: {0}")]
     BadUrl(String),
-    #[error("{0}: explain covers /api/v1/file/UUID/thumbnail")]
+    #[error("{0}: explain covers /api/v1/file/UUID/thumbnail and /api/v1/file/UUID/clip")]
     UnknownRoute(String),
     #[error("{0}")]
     BadRequest(String),
@@ -21,7 +21,8 @@ pub enum ExplainError {
     Catalog(#[from] crate::catalog::CatalogError),
 }
 
-/// The composition the server builds for `url` (absolute, or a path with its query).
+/// The composition the server builds for `url` (absolute, or a path with its query). The
+/// server's limit on clip length is policy, not pipeline: explain leaves it out.
 pub fn composition_for(
     url: &str,
     catalog: &dyn Catalog,
@@ -41,6 +42,16 @@ pub fn composition_for(
             Ok((
                 crate::thumbnail::composition(&file, &request, pipelines),
                 "frame.jpg",
+            ))
+        }
+        ["api", "v1", "file", uuid, "clip"] => {
+            let uuid: FileUuid = uuid.parse().map_err(ExplainError::BadRequest)?;
+            let file = catalog.file(uuid)?.ok_or(ExplainError::UnknownFile(uuid))?;
+            let request = crate::http::clip::parse(&query, &file, u64::MAX)
+                .map_err(|e| ExplainError::BadRequest(e.to_string()))?;
+            Ok((
+                crate::clip::composition(&file, &request, pipelines),
+                "clip.ts",
             ))
         }
         _ => Err(ExplainError::UnknownRoute(uri.path().to_owned())),

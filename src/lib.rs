@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod catalog;
+pub mod clip;
 pub mod config;
 pub mod detections;
 pub mod explain;

@@ -25,6 +25,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         pipelines,
         thumbnails: http::thumbnail_cache(config.thumbnail_cache_bytes),
         thumbnail_timeout: Duration::from_secs(config.thumbnail_timeout_seconds),
+        max_clip_seconds: config.max_clip_seconds,
+        clip_start_timeout: Duration::from_secs(config.clip_start_timeout_seconds),
     });
 
     let acceptor = TcpListener::bind(config.listen).into_acceptor().await?;

@@ -3,6 +3,7 @@
 
 mod access_log;
 mod auth;
+pub mod clip;
 pub mod error;
 pub mod params;
 pub mod thumbnail;
@@ -43,6 +44,10 @@ pub struct AppState {
     pub pipelines: Arc<PipelineFiles>,
     pub thumbnails: ThumbnailCache,
     pub thumbnail_timeout: Duration,
+    /// Longest clip served, in seconds of video.
+    pub max_clip_seconds: u64,
+    /// A clip whose pipeline gives no output within this is abandoned with 503.
+    pub clip_start_timeout: Duration,
 }
 
 impl AppState {
@@ -66,13 +71,18 @@ impl AppState {
 
 #[handler]
 fn health() -> poem::web::Json<serde_json::Value> {
-    poem::web::Json(serde_json::json!({"success": true, "status": "ok"}))
+    poem::web::Json(serde_json::json!({
+        "success": true,
+        "status": "ok",
+        "active_pipelines": crate::pipeline::live_pipelines(),
+    }))
 }
 
 pub fn app(state: Arc<AppState>) -> impl Endpoint {
     let api = Route::new()
         .at("/file/:file_uuid/video", get(video::video))
         .at("/file/:file_uuid/thumbnail", get(thumbnail::thumbnail))
+        .at("/file/:file_uuid/clip", get(clip::clip))
         .around(auth::require_token);
     Route::new()
         .at("/health", get(health))

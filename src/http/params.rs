@@ -45,6 +45,25 @@ impl QueryParams {
         }
     }
 
+    /// A finite decimal number, or `None` when absent. `what` completes "must be ...";
+    /// `valid` says which finite values are.
+    pub fn number(
+        &self,
+        name: &str,
+        valid: impl Fn(f64) -> bool,
+        what: &str,
+    ) -> Result<Option<f64>, ApiError> {
+        let Some(given) = self.0.get(name) else {
+            return Ok(None);
+        };
+        match given.trim().parse::<f64>() {
+            Ok(value) if value.is_finite() && valid(value) => Ok(Some(value)),
+            Ok(_) | Err(_) => Err(ApiError::bad_parameter(format!(
+                "{name}={given:?} is not valid: {name} must be {what}"
+            ))),
+        }
+    }
+
     /// One of `choices` (`(spelling, value)`), or `default` when absent.
     pub fn choice<T: Copy>(
         &self,

@@ -79,6 +79,256 @@ pub fn small_mp4() -> PathBuf {
     })
 }
 
+// The tricky kinds of file that thumbnails and clips are checked on, and comparing frames
+// with ffmpeg's.
+
+/// A moving bar on testsrc2 so that neighbouring frames differ clearly.
+pub const MOTION: &str = "drawbox=x='mod(t*175\\,300)':y=0:w=16:h=ih:color=white:t=fill";
+
+pub fn source(size: &str, rate: &str, seconds: &str) -> String {
+    format!("testsrc2=size={size}:rate={rate}:duration={seconds},{MOTION}")
+}
+
+/// H.264 with B-frames and AAC audio in MP4, GOP 50.
+pub fn bframes_mp4() -> PathBuf {
+    generated("thumb-bframes.mp4", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &source("320x240", "25", "4"),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=4",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-bf",
+            "3",
+            "-g",
+            "50",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-shortest",
+            p.to_str().unwrap(),
+        ])
+    })
+}
+
+/// Stream-copied from a cut between keyframes: an edit list hides the pre-roll frames.
+pub fn edit_list_mp4() -> PathBuf {
+    let src = bframes_mp4();
+    generated("thumb-editlist.mp4", |p| {
+        ffmpeg(&[
+            "-ss",
+            "1.3",
+            "-i",
+            src.to_str().unwrap(),
+            "-c",
+            "copy",
+            "-t",
+            "1.5",
+            p.to_str().unwrap(),
+        ])
+    })
+}
+
+pub fn ntsc_mp4() -> PathBuf {
+    generated("thumb-2997.mp4", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &source("320x240", "30000/1001", "3"),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            p.to_str().unwrap(),
+        ])
+    })
+}
+
+/// Variable frame rate: frames dropped irregularly, timestamps kept.
+pub fn vfr_mkv() -> PathBuf {
+    generated("thumb-vfr.mkv", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &source("320x240", "30", "3"),
+            "-vf",
+            "select='not(eq(mod(n,5),2))*not(eq(mod(n,7),3))'",
+            "-fps_mode",
+            "vfr",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            p.to_str().unwrap(),
+        ])
+    })
+}
+
+/// MPEG-TS starting at 10 s, with audio.
+pub fn offset_ts() -> PathBuf {
+    generated("thumb-offset.ts", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &source("320x240", "25", "3"),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-bf",
+            "2",
+            "-pix_fmt",
+            "yuv420p",
+            "-c:a",
+            "aac",
+            "-output_ts_offset",
+            "10",
+            "-shortest",
+            p.to_str().unwrap(),
+        ])
+    })
+}
+
+pub fn vp9_webm() -> PathBuf {
+    generated("thumb-vp9.webm", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &source("320x240", "25", "2"),
+            "-c:v",
+            "libvpx-vp9",
+            "-deadline",
+            "realtime",
+            "-cpu-used",
+            "8",
+            "-b:v",
+            "1M",
+            "-g",
+            "25",
+            p.to_str().unwrap(),
+        ])
+    })
+}
+
+/// One keyframe every 300 frames.
+pub fn long_gop_mp4() -> PathBuf {
+    generated("thumb-gop300.mp4", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &source("320x240", "25", "14"),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-g",
+            "300",
+            "-keyint_min",
+            "300",
+            "-sc_threshold",
+            "0",
+            "-pix_fmt",
+            "yuv420p",
+            p.to_str().unwrap(),
+        ])
+    })
+}
+
+/// Frame `n` of `video` as ffmpeg's select filter picks it, as RGB24 bytes.
+pub fn ffmpeg_frame(video: &Path, n: u32, crop: Option<(u32, u32, u32, u32)>) -> Vec<u8> {
+    let mut filter = format!("select=eq(n\\,{n})");
+    if let Some((x, y, w, h)) = crop {
+        filter.push_str(&format!(",crop={w}:{h}:{x}:{y}"));
+    }
+    filter.push_str(",format=rgb24");
+    decode_rgb(&[
+        "-i",
+        video.to_str().unwrap(),
+        "-vf",
+        &filter,
+        "-fps_mode",
+        "passthrough",
+        "-frames:v",
+        "1",
+    ])
+}
+
+pub fn decode_rgb(input_args: &[&str]) -> Vec<u8> {
+    let output = Command::new("ffmpeg")
+        .args(["-hide_banner", "-loglevel", "error"])
+        .args(input_args)
+        .args(["-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !output.stdout.is_empty(),
+        "ffmpeg produced no frame for {input_args:?}"
+    );
+    output.stdout
+}
+
+pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
+    assert_eq!(a.len(), b.len(), "images differ in size");
+    let mse = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (*x as f64 - *y as f64).powi(2))
+        .sum::<f64>()
+        / a.len() as f64;
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0 * 255.0 / mse).log10()
+    }
+}
+
+pub fn frame_count(video: &Path) -> u32 {
+    let output = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v:0",
+            "-count_frames",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+            video.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    // MPEG-TS lists its program's stream again: take the first line.
+    let text = String::from_utf8(output.stdout).unwrap();
+    text.split_whitespace().next().unwrap().parse().unwrap()
+}
+
 /// A running server with its own data dir, stopped on drop.
 pub struct Server {
     child: Child,

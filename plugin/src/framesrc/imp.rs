@@ -5,6 +5,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::range::{decoder_segment, BufferAction, Kind, RangeFilter};
+use super::skip;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -117,6 +118,7 @@ impl FrameSrc {
             });
             if let Some(sink) = element.static_pad("sink").filter(|_| is_video_decoder) {
                 sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, start_decoding_earlier);
+                sink.add_probe(gst::PadProbeType::BUFFER, skip_unreferenced_before_start);
             }
         });
         Ok(filesrc)
@@ -316,6 +318,46 @@ fn start_decoding_earlier(_: &gst::Pad, info: &mut gst::PadProbeInfo) -> gst::Pa
         }
     }
     gst::PadProbeReturn::Ok
+}
+
+/// Drops H.264 pictures that no other picture refers to and that would be shown before the
+/// decoder's segment starts: the decoder would decode them only to clip them. After a seek
+/// into a long GOP this skips most B-frames between the keyframe and `start`.
+fn skip_unreferenced_before_start(
+    pad: &gst::Pad,
+    info: &mut gst::PadProbeInfo,
+) -> gst::PadProbeReturn {
+    let Some(gst::PadProbeData::Buffer(buffer)) = &info.data else {
+        return gst::PadProbeReturn::Ok;
+    };
+    let segment_start = pad
+        .sticky_event::<gst::event::Segment>(0)
+        .and_then(|event| {
+            event
+                .segment()
+                .downcast_ref::<gst::ClockTime>()
+                .and_then(|segment| segment.start())
+        });
+    let (Some(start), Some(pts)) = (segment_start, buffer.pts()) else {
+        return gst::PadProbeReturn::Ok;
+    };
+    let end = pts + buffer.duration().unwrap_or(gst::ClockTime::ZERO);
+    if end > start {
+        return gst::PadProbeReturn::Ok;
+    }
+    let Some(framing) = pad
+        .current_caps()
+        .and_then(|caps| skip::H264Framing::from_caps(&caps))
+    else {
+        return gst::PadProbeReturn::Ok;
+    };
+    match buffer.map_readable() {
+        Ok(map) if skip::is_non_reference(&map, framing) => {
+            gst::trace!(CAT, obj = pad, "skipping unreferenced picture at {pts}");
+            gst::PadProbeReturn::Drop
+        }
+        _ => gst::PadProbeReturn::Ok,
+    }
 }
 
 #[glib::object_subclass]

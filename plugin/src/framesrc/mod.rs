@@ -31,6 +31,7 @@ use gst::prelude::*;
 
 mod imp;
 mod range;
+mod skip;
 
 glib::wrapper! {
     pub struct FrameSrc(ObjectSubclass<imp::FrameSrc>) @extends gst::Bin, gst::Element, gst::Object, @implements gst::ChildProxy;

@@ -3,6 +3,9 @@
 use crate::catalog::FileRecord;
 use crate::pipeline::{self, files, Branch, ChainUse, Composition, Muxing, PipelineFiles, Stage};
 
+/// The name of the clip's framesrc (`src.video`, `src.audio` in gst-launch terms).
+pub const SOURCE_NAME: &str = "src";
+
 /// A validated clip request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Clip {
@@ -38,7 +41,7 @@ impl Clip {
 /// pipelines/clip-mux.gst.
 pub fn composition(file: &FileRecord, clip: &Clip, files: &PipelineFiles) -> Composition {
     let source =
-        pipeline::source::frame_range(file, clip.first, clip.last, clip.audio).named("src");
+        pipeline::source::frame_range(file, clip.first, clip.last, clip.audio).named(SOURCE_NAME);
     let chain = |spec| {
         vec![Stage::Chain(ChainUse {
             chain: files.get(spec).clone(),

@@ -378,6 +378,59 @@ fn disconnect_frees_the_pipeline() {
     }
 }
 
+/// 10 s with the index (moov) first, so that a truncated copy still opens.
+fn faststart_mp4() -> PathBuf {
+    generated("clip-faststart.mp4", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &source("320x240", "25", "10"),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            p.to_str().unwrap(),
+        ])
+    })
+}
+
+#[test]
+fn a_stream_failing_midway_ends_incomplete() {
+    let c = Clips::new();
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("truncated.mp4");
+    std::fs::copy(faststart_mp4(), &video).unwrap();
+    let uuid = c.server.import(&video, None);
+    // Cut after import: the demuxer ends quietly where the data stops.
+    let size = std::fs::metadata(&video).unwrap().len();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&video)
+        .unwrap();
+    file.set_len(size * 2 / 5).unwrap();
+    drop(file);
+
+    let response = c.get(&uuid, "start_frame=0&end_frame=249");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response.bytes().is_err(),
+        "the client must see the body is incomplete"
+    );
+    let ended = Instant::now();
+    while c.active_pipelines() != 0 {
+        assert!(
+            ended.elapsed() < Duration::from_secs(1),
+            "pipeline not freed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Audio without perceptual noise substitution: FFmpeg's AAC decoder fills PNS bands from a
 /// random generator whose state depends on how much was decoded before framesrc's seek,
 /// which varies from run to run, so clips of such files differ in their audio bits.

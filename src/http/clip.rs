@@ -129,6 +129,7 @@ pub async fn clip(
     Data(state): Data<&Arc<AppState>>,
     Data(grant): Data<&Grant>,
 ) -> Result<Response, ApiError> {
+    let http1 = req.version() < poem::http::Version::HTTP_2;
     let file = state.authorized_file(grant, &file_uuid).await?;
     let request = parse(
         &QueryParams::from_request(req),
@@ -143,16 +144,24 @@ pub async fn clip(
     let file_name = request.file_name(&file);
     let what = format!("clip {file_name}");
     let timeout = state.clip_start_timeout;
-    let body = tokio::task::spawn_blocking(move || stream::start(&composition, timeout, what))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|e| match e {
-            PipelineError::Timeout(_) => ApiError::Unavailable {
-                message: format!("{e} (no output yet); try again"),
-                retry_after_seconds: 5,
-            },
-            e => ApiError::internal(e),
-        })?;
+    // A file that ends early (truncated since import) must not pass for a complete clip.
+    let expected = stream::Expected {
+        element: render::SOURCE_NAME,
+        pad: "video",
+        buffers: request.frames() as u64,
+    };
+    let body = tokio::task::spawn_blocking(move || {
+        stream::start(&composition, timeout, what, Some(expected))
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(|e| match e {
+        PipelineError::Timeout(_) => ApiError::Unavailable {
+            message: format!("{e} (no output yet); try again"),
+            retry_after_seconds: 5,
+        },
+        e => ApiError::internal(e),
+    })?;
     Ok(Response::builder()
         .content_type("video/mp2t")
         .header(header::CACHE_CONTROL, "public, max-age=86400")
@@ -160,7 +169,7 @@ pub async fn clip(
             header::CONTENT_DISPOSITION,
             format!("inline; filename=\"{file_name}\""),
         )
-        .body(body.into_body()))
+        .body(body.into_body(http1)))
 }
 
 #[cfg(test)]

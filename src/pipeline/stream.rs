@@ -12,9 +12,12 @@
 //!   pipeline to NULL (on a thread of its own: it joins the streaming threads); the puller
 //!   sees the closed channel and ends.
 //! - Failure midway: a bus ERROR becomes an `Err` item, so hyper ends the chunked body
-//!   without its last chunk and the client sees the response is incomplete.
+//!   without its last chunk and the client sees the response is incomplete. So does an end
+//!   with fewer frames than promised ([`Expected`]): a truncated file ends demuxers quietly.
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -38,13 +41,27 @@ pub struct PipelineStream {
     chunks: mpsc::Receiver<Result<Bytes, std::io::Error>>,
     /// `Option` only so that `Drop` can move it to a thread.
     pipeline: Option<RunningPipeline>,
+    abort_connection_on_error: bool,
 }
 
 impl futures_util::Stream for PipelineStream {
     type Item = Result<Bytes, std::io::Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.chunks.poll_recv(cx)
+        let item = std::task::ready!(self.chunks.poll_recv(cx));
+        if let Some(Err(error)) = &item {
+            if self.abort_connection_on_error {
+                // poem 3.1 polls an HTTP/1 connection once more after its response body
+                // failed, and hyper then writes the chunked body's last chunk as if it were
+                // complete. Unwinding drops the connection instead, unterminated: poem's
+                // connection task catches it (`resume_unwind` runs no panic hook, so nothing
+                // is printed), and this stream's drop still stops the pipeline.
+                std::panic::resume_unwind(Box::new(format!(
+                    "closing the connection on a failed body: {error}"
+                )));
+            }
+        }
+        Poll::Ready(item)
     }
 }
 
@@ -65,9 +82,52 @@ impl Drop for PipelineStream {
 }
 
 impl PipelineStream {
-    pub fn into_body(self) -> poem::Body {
+    /// The response body. `http1`: the response goes over HTTP/1, where only closing the
+    /// connection tells the client that a chunked body is incomplete (HTTP/2 resets the
+    /// stream on the `Err` itself).
+    pub fn into_body(mut self, http1: bool) -> poem::Body {
+        self.abort_connection_on_error = http1;
         poem::Body::from_bytes_stream(self)
     }
+}
+
+/// How many buffers a pad of a named element must pass before EOS for the output to be
+/// complete, e.g. the source's `video` frames.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected {
+    pub element: &'static str,
+    pub pad: &'static str,
+    pub buffers: u64,
+}
+
+/// Counts the buffers through `expected`'s pad (once it exists).
+fn count_buffers(pipeline: &gst::Pipeline, expected: &Expected) -> Result<Arc<AtomicU64>, String> {
+    let element = pipeline
+        .by_name(expected.element)
+        .ok_or_else(|| format!("no element {} to count buffers on", expected.element))?;
+    let count = Arc::new(AtomicU64::new(0));
+    let probe = {
+        let count = count.clone();
+        move |pad: &gst::Pad| {
+            let count = count.clone();
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                count.fetch_add(1, Ordering::Relaxed);
+                gst::PadProbeReturn::Ok
+            });
+        }
+    };
+    match element.static_pad(expected.pad) {
+        Some(pad) => probe(&pad),
+        None => {
+            let name = expected.pad;
+            element.connect_pad_added(move |_, pad| {
+                if pad.name() == name {
+                    probe(pad);
+                }
+            });
+        }
+    }
+    Ok(count)
 }
 
 /// Starts `composition` and waits (up to `first_output_timeout`) for its first output, so
@@ -78,8 +138,13 @@ pub fn start(
     composition: &Composition,
     first_output_timeout: Duration,
     what: String,
+    expected: Option<Expected>,
 ) -> Result<PipelineStream, PipelineError> {
     let (pipeline, appsink) = composition.build().map_err(PipelineError::Build)?;
+    let counted = expected
+        .map(|expected| count_buffers(&pipeline, &expected).map(|count| (expected, count)))
+        .transpose()
+        .map_err(PipelineError::Build)?;
     appsink.set_max_buffers(APPSINK_BUFFERS);
     appsink.set_drop(false);
     appsink.set_property("buffer-list", true);
@@ -117,11 +182,12 @@ pub fn start(
     let (sender, chunks) = mpsc::channel(CHANNEL_CHUNKS);
     std::thread::Builder::new()
         .name("pipeline-pull".into())
-        .spawn(move || pull(appsink, bus, first, sender, what))
+        .spawn(move || pull(appsink, bus, first, sender, what, counted))
         .map_err(|e| PipelineError::Build(format!("cannot start the puller thread: {e}")))?;
     Ok(PipelineStream {
         chunks,
         pipeline: Some(running),
+        abort_connection_on_error: false,
     })
 }
 
@@ -132,6 +198,7 @@ fn pull(
     first: gst::Sample,
     sender: mpsc::Sender<Result<Bytes, std::io::Error>>,
     what: String,
+    counted: Option<(Expected, Arc<AtomicU64>)>,
 ) {
     let mut chunk = BytesMut::with_capacity(CHUNK_BYTES);
     append(&mut chunk, &first);
@@ -167,6 +234,19 @@ fn pull(
         match appsink.try_pull_sample(gst::ClockTime::from_nseconds(POLL.as_nanos() as u64)) {
             Some(sample) => append(&mut chunk, &sample),
             None if appsink.is_eos() => {
+                if let Some((expected, count)) = &counted {
+                    let got = count.load(Ordering::Relaxed);
+                    if got != expected.buffers {
+                        let error = format!(
+                            "{}.{} passed {got} buffers where {} were expected (a truncated or \
+                             damaged file?)",
+                            expected.element, expected.pad, expected.buffers
+                        );
+                        tracing::error!(%what, %error, "ending the response incomplete");
+                        let _ = sender.blocking_send(Err(std::io::Error::other(error)));
+                        return;
+                    }
+                }
                 tracing::debug!(%what, "stream complete");
                 return;
             }

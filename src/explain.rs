@@ -59,12 +59,24 @@ pub fn composition_for(
 }
 
 /// Where gst-launch-1.0 finds framecast's plugin: beside the running binary, where cargo
-/// puts `libgstframecast.so` (`cargo build --workspace`).
+/// puts `libgstframecast.so` (`cargo build --workspace`). `cargo test` alone leaves the
+/// plugin in `deps/` (and may leave an older copy beside the binary): the newer copy wins.
 pub fn plugin_dir() -> PathBuf {
-    std::env::current_exe()
+    let dir = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("."))
+        .unwrap_or_else(|| PathBuf::from("."));
+    let modified = |dir: &std::path::Path| {
+        std::fs::metadata(dir.join("libgstframecast.so"))
+            .and_then(|m| m.modified())
+            .ok()
+    };
+    let deps = dir.join("deps");
+    match (modified(&dir), modified(&deps)) {
+        (None, Some(_)) => deps,
+        (Some(beside), Some(built)) if built > beside => deps,
+        _ => dir,
+    }
 }
 
 /// A shell command line: `GST_PLUGIN_PATH=... gst-launch-1.0 -q <words>`, each word

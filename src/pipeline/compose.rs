@@ -453,6 +453,48 @@ mod tests {
     }
 
     #[test]
+    fn muxing_branches_start_at_the_named_source_pads() {
+        let chain = |spec, description: &str| ChainUse {
+            chain: super::super::files::Chain {
+                spec,
+                description: description.to_owned(),
+                digest: String::new(),
+            },
+            overrides: Vec::new(),
+        };
+        let composition = Composition {
+            stages: vec![
+                Stage::Element(
+                    ElementSpec::new("framesrc")
+                        .named("src")
+                        .prop("audio", Prop::Bool(true)),
+                ),
+                Stage::Mux(Muxing {
+                    branches: vec![
+                        Branch {
+                            pad: "video",
+                            stages: vec![Stage::Chain(chain(
+                                super::super::files::CLIP_VIDEO,
+                                "videoconvert ! x264enc",
+                            ))],
+                        },
+                        Branch {
+                            pad: "audio",
+                            stages: vec![Stage::Element(ElementSpec::new("audioconvert"))],
+                        },
+                    ],
+                    mux: chain(super::super::files::CLIP_MUX, "mpegtsmux name=mux"),
+                }),
+            ],
+        };
+        assert_eq!(
+            composition.launch_words("o.ts").join(" "),
+            "framesrc name=src audio=true src.video ! videoconvert ! x264enc ! mux. \
+             src.audio ! audioconvert ! mux. mpegtsmux name=mux ! filesink location=\"o.ts\""
+        );
+    }
+
+    #[test]
     fn launch_values_are_quoted() {
         let spec = ElementSpec::new("filesrc")
             .prop("location", Prop::Path(PathBuf::from("/v/a \"b\" ! c.mp4")))

@@ -204,8 +204,12 @@ mod tests {
             env!("CARGO_MANIFEST_DIR"),
             "/framecast.example.toml"
         ));
-        let loaded = serde_json::to_value(Config::load(Some(example)).unwrap()).unwrap();
-        assert_eq!(loaded, serde_json::to_value(Config::default()).unwrap());
+        // In a jail: the other tests' jails set FRAMECAST_* variables, which would leak in.
+        figment::Jail::expect_with(|_| {
+            let loaded = serde_json::to_value(Config::load(Some(example)).unwrap()).unwrap();
+            assert_eq!(loaded, serde_json::to_value(Config::default()).unwrap());
+            Ok(())
+        });
     }
 
     #[test]

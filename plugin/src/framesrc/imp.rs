@@ -351,13 +351,17 @@ fn skip_unreferenced_before_start(
     else {
         return gst::PadProbeReturn::Ok;
     };
-    match buffer.map_readable() {
-        Ok(map) if skip::is_non_reference(&map, framing) => {
-            gst::trace!(CAT, obj = pad, "skipping unreferenced picture at {pts}");
-            gst::PadProbeReturn::Drop
-        }
-        _ => gst::PadProbeReturn::Ok,
+    let unreferenced = buffer
+        .map_readable()
+        .is_ok_and(|map| skip::is_non_reference(&map, framing));
+    if !unreferenced {
+        return gst::PadProbeReturn::Ok;
     }
+    gst::trace!(CAT, obj = pad, "skipping unreferenced picture at {pts}");
+    // Consumed here. (`Drop` would make GStreamer 1.22 unref the data that gstreamer-rs took
+    // from it.)
+    info.data = None;
+    gst::PadProbeReturn::Handled
 }
 
 #[glib::object_subclass]

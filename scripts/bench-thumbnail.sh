@@ -9,38 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 
-scripts/install-deps.sh
-cargo build --release --workspace --quiet
-framecast=$PWD/target/release/framecast
-work=${BENCH_DIR:-target/bench}
-mkdir -p "$work"
-work=$(cd "$work" && pwd)
-video=$work/5min-720p.mp4
-if [ ! -s "$video" ]; then
-  echo "generating the 5-minute 720p test video..." >&2
-  ffmpeg -hide_banner -loglevel error -y \
-    -f lavfi -i "testsrc2=size=1280x720:rate=30:duration=300" \
-    -f lavfi -i "sine=frequency=440:duration=300" \
-    -c:v libx264 -preset veryfast -g 250 -keyint_min 250 -sc_threshold 0 -pix_fmt yuv420p \
-    -c:a aac -shortest "$work/partial.mp4"
-  mv "$work/partial.mp4" "$video"
-fi
+source scripts/bench-lib.sh
+video=$(five_minute_720p)
+serve thumb "$video" 7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b
 
-export FRAMECAST_DATA_DIR=$work/data-thumb FRAMECAST_JWT_SECRET=bench FRAMECAST_LOG=warn
-uuid=$("$framecast" import "$video" --uuid 7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b)
-token=$("$framecast" token --file "$uuid")
-FRAMECAST_LISTEN=127.0.0.1:0 "$framecast" serve > "$work/serve-thumb.out" &
-server=$!
-trap 'kill $server 2>/dev/null || true' EXIT
-until grep -q listening "$work/serve-thumb.out"; do sleep 0.1; done
-base=$(sed -n 's/^framecast listening on //p' "$work/serve-thumb.out")
-
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-seconds() { # command... -> wall seconds
-  local t0 t1
-  t0=$(date +%s.%N); "$@" > /dev/null; t1=$(date +%s.%N)
-  awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
-}
 http() { curl -sS -f -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $token" "$base/api/v1/file/$uuid/thumbnail?$1"; }
 
 printf '%6s %10s %10s %10s %9s %12s %10s\n' frame http_s ff_ss_s select_s http/-ss select/http cached_ms

@@ -6,13 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 
-scripts/install-deps.sh nginx-light
-cargo build --release --quiet
-framecast=$PWD/target/release/framecast
-
-work=${BENCH_DIR:-target/bench}
-mkdir -p "$work"
-work=$(cd "$work" && pwd)
+source scripts/bench-lib.sh nginx-light
 video=$work/big.mkv
 if [ ! -s "$video" ]; then
   echo "generating ~1 GB video (MJPEG 720p with noise, 55 s)..." >&2
@@ -23,12 +17,7 @@ if [ ! -s "$video" ]; then
 fi
 size=$(stat -c %s "$video")
 
-export FRAMECAST_DATA_DIR=$work/data FRAMECAST_JWT_SECRET=bench FRAMECAST_LOG=warn
-uuid=$("$framecast" import "$video" --uuid b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1)
-token=$("$framecast" token --file "$uuid")
-
-FRAMECAST_LISTEN=127.0.0.1:0 "$framecast" serve > "$work/serve.out" &
-server=$!
+serve video "$video" b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1b1
 nginx_prefix=$work/nginx
 mkdir -p "$nginx_prefix/logs"
 cleanup() {
@@ -51,12 +40,9 @@ http {
 }
 CONF
 nginx -p "$nginx_prefix" -c "$nginx_prefix/nginx.conf"
-until grep -q listening "$work/serve.out"; do sleep 0.1; done
-base=$(sed -n 's/^framecast listening on //p' "$work/serve.out")
 
 # Seconds to download URL to /dev/null (extra curl args after the URL).
 fetch() { curl -sS -o /dev/null -w '%{time_total}' "$@"; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 sample_rss() {
   while kill -0 "$server" 2>/dev/null; do

@@ -53,9 +53,17 @@ pub fn live_pipelines() -> usize {
 pub struct RunningPipeline(gst::Pipeline);
 
 impl RunningPipeline {
-    pub fn new(pipeline: gst::Pipeline) -> Self {
+    /// Counts the pipeline as live and sets it PLAYING; a failure to start is reported with
+    /// the element's own error when it posted one.
+    pub fn play(pipeline: gst::Pipeline) -> Result<(Self, gst::Bus), PipelineError> {
         LIVE_PIPELINES.fetch_add(1, Ordering::SeqCst);
-        RunningPipeline(pipeline)
+        let running = RunningPipeline(pipeline);
+        let bus = running.0.bus().expect("a pipeline has a bus");
+        running
+            .0
+            .set_state(gst::State::Playing)
+            .map_err(|_| first_error(&bus).unwrap_or_else(state_change_failed))?;
+        Ok((running, bus))
     }
 
     pub fn pipeline(&self) -> &gst::Pipeline {
@@ -77,12 +85,7 @@ pub fn collect_samples(
     timeout: Duration,
 ) -> Result<Vec<gst::Sample>, PipelineError> {
     let (pipeline, appsink) = composition.build().map_err(PipelineError::Build)?;
-    let running = RunningPipeline::new(pipeline);
-    let bus = running.pipeline().bus().expect("a pipeline has a bus");
-    running
-        .pipeline()
-        .set_state(gst::State::Playing)
-        .map_err(|_| first_error(&bus).unwrap_or_else(state_change_failed))?;
+    let (_running, bus) = RunningPipeline::play(pipeline)?;
     let deadline = Instant::now() + timeout;
     let mut samples = Vec::new();
     loop {

@@ -25,7 +25,7 @@ use bytes::{Bytes, BytesMut};
 use gst::prelude::*;
 use tokio::sync::mpsc;
 
-use super::{first_error, state_change_failed, Composition, PipelineError, RunningPipeline};
+use super::{first_error, Composition, PipelineError, RunningPipeline};
 
 /// Samples the appsink holds before it blocks the pipeline.
 const APPSINK_BUFFERS: u32 = 8;
@@ -148,12 +148,7 @@ pub fn start(
     appsink.set_max_buffers(APPSINK_BUFFERS);
     appsink.set_drop(false);
     appsink.set_property("buffer-list", true);
-    let running = RunningPipeline::new(pipeline);
-    let bus = running.pipeline().bus().expect("a pipeline has a bus");
-    running
-        .pipeline()
-        .set_state(gst::State::Playing)
-        .map_err(|_| first_error(&bus).unwrap_or_else(state_change_failed))?;
+    let (running, bus) = RunningPipeline::play(pipeline)?;
 
     let deadline = Instant::now() + first_output_timeout;
     let first = loop {

@@ -1,0 +1,47 @@
+# Shared by the bench-*.sh scripts (sourced, not run): build, a work dir, test media, a
+# server on a free loopback port, and small statistics helpers.
+
+scripts/install-deps.sh "$@"
+cargo build --release --workspace --quiet
+framecast=$PWD/target/release/framecast
+work=${BENCH_DIR:-target/bench}
+mkdir -p "$work"
+work=$(cd "$work" && pwd)
+export FRAMECAST_JWT_SECRET=bench FRAMECAST_LOG=warn
+
+# The 5-minute 1280x720 30 fps H.264 (GOP 250) + AAC file the issues' benchmarks name.
+five_minute_720p() {
+  local video=$work/5min-720p.mp4
+  if [ ! -s "$video" ]; then
+    echo "generating the 5-minute 720p test video..." >&2
+    ffmpeg -hide_banner -loglevel error -y \
+      -f lavfi -i "testsrc2=size=1280x720:rate=30:duration=300" \
+      -f lavfi -i "sine=frequency=440:duration=300" \
+      -c:v libx264 -preset veryfast -g 250 -keyint_min 250 -sc_threshold 0 -pix_fmt yuv420p \
+      -c:a aac -shortest "$work/partial.mp4"
+    mv "$work/partial.mp4" "$video"
+  fi
+  echo "$video"
+}
+
+# serve NAME VIDEO UUID: imports VIDEO into its own data dir and starts a server; sets
+# $uuid, $token, $base and $server (killed on exit).
+serve() {
+  export FRAMECAST_DATA_DIR=$work/data-$1
+  uuid=$("$framecast" import "$2" --uuid "$3")
+  token=$("$framecast" token --file "$uuid")
+  FRAMECAST_LISTEN=127.0.0.1:0 "$framecast" serve > "$work/serve-$1.out" &
+  server=$!
+  trap 'kill $server 2>/dev/null || true' EXIT
+  until grep -q listening "$work/serve-$1.out"; do sleep 0.1; done
+  base=$(sed -n 's/^framecast listening on //p' "$work/serve-$1.out")
+}
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+# seconds COMMAND...: wall-clock seconds the command took (its output discarded).
+seconds() {
+  local t0 t1
+  t0=$(date +%s.%N); "$@" > /dev/null; t1=$(date +%s.%N)
+  awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
+}

@@ -24,7 +24,7 @@ impl Clip {
 
     /// Stream time the clip spans, from its first frame's timestamp to the end of its last.
     pub fn duration_ns(&self, file: &FileRecord) -> u64 {
-        let index = &file.frame_index;
+        let index = &file.media.frame_index;
         let start = index.timestamp(self.first).unwrap_or(0);
         let end = index.timestamp(self.last + 1).unwrap_or(index.end_ns());
         end.saturating_sub(start)

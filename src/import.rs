@@ -59,14 +59,7 @@ pub fn import(
         path,
         size: metadata.len(),
         mtime_ns,
-        duration_ns: info.duration_ns,
-        fps: info.fps,
-        width: info.width,
-        height: info.height,
-        has_audio: info.has_audio,
-        video_codec: info.video_codec,
-        audio_codec: info.audio_codec,
-        frame_index: info.frame_index,
+        media: info,
     };
     catalog.put_file(&record, &detections)?;
     tracing::info!(%uuid, frames = record.frame_count(), detections = detections.len(), "imported");

@@ -52,8 +52,8 @@ pub fn composition(file: &FileRecord, thumbnail: &Thumbnail, files: &PipelineFil
             ElementSpec::new("videocrop")
                 .prop("left", px(crop.x))
                 .prop("top", px(crop.y))
-                .prop("right", px(file.width - crop.x - crop.w))
-                .prop("bottom", px(file.height - crop.y - crop.h)),
+                .prop("right", px(file.media.width - crop.x - crop.w))
+                .prop("bottom", px(file.media.height - crop.y - crop.h)),
         ));
     }
     if let Some((width, height)) = thumbnail.size {
@@ -115,7 +115,7 @@ pub fn render(
         let buffer = sample.buffer()?;
         let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
         let stream_time = segment.to_stream_time(buffer.pts()?)?;
-        file.frame_index.decoded_frame(stream_time.nseconds())
+        file.media.frame_index.decoded_frame(stream_time.nseconds())
     };
     let sample = samples
         .first()

@@ -12,7 +12,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::media::FrameIndex;
+use crate::media::MediaInfo;
 
 pub use sqlite::SqliteCatalog;
 
@@ -43,7 +43,7 @@ impl fmt::Display for FileUuid {
     }
 }
 
-/// A registered video and what probing it found.
+/// A registered video: which file, as it was at import, and what probing it found.
 #[derive(Debug, Clone)]
 pub struct FileRecord {
     pub uuid: FileUuid,
@@ -52,19 +52,12 @@ pub struct FileRecord {
     pub size: u64,
     /// Modification time at import, nanoseconds since the Unix epoch.
     pub mtime_ns: i64,
-    pub duration_ns: u64,
-    pub fps: f64,
-    pub width: u32,
-    pub height: u32,
-    pub has_audio: bool,
-    pub video_codec: String,
-    pub audio_codec: Option<String>,
-    pub frame_index: FrameIndex,
+    pub media: MediaInfo,
 }
 
 impl FileRecord {
     pub fn frame_count(&self) -> usize {
-        self.frame_index.len()
+        self.media.frame_index.len()
     }
 }
 

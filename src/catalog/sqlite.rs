@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{Catalog, CatalogError, Detection, FileRecord, FileSummary, FileUuid};
-use crate::media::FrameIndex;
+use crate::media::{FrameIndex, MediaInfo};
 
 /// Schema steps, applied in order; `PRAGMA user_version` counts those already applied.
 /// Tables mirror the analytics database (files, face_detections) so rows can be copied over.
@@ -96,15 +96,15 @@ impl Catalog for SqliteCatalog {
                 file.path.to_string_lossy(),
                 file.size as i64,
                 file.mtime_ns,
-                file.duration_ns as i64,
-                file.fps,
+                file.media.duration_ns as i64,
+                file.media.fps,
                 file.frame_count() as i64,
-                file.width,
-                file.height,
-                file.has_audio,
-                file.video_codec,
-                file.audio_codec,
-                file.frame_index.to_bytes(),
+                file.media.width,
+                file.media.height,
+                file.media.has_audio,
+                file.media.video_codec,
+                file.media.audio_codec,
+                file.media.frame_index.to_bytes(),
             ],
         )?;
         {
@@ -148,14 +148,16 @@ impl Catalog for SqliteCatalog {
                             path: PathBuf::from(row.get::<_, String>(0)?),
                             size: row.get::<_, i64>(1)? as u64,
                             mtime_ns: row.get(2)?,
-                            duration_ns: row.get::<_, i64>(3)? as u64,
-                            fps: row.get(4)?,
-                            width: row.get(5)?,
-                            height: row.get(6)?,
-                            has_audio: row.get(7)?,
-                            video_codec: row.get(8)?,
-                            audio_codec: row.get(9)?,
-                            frame_index: FrameIndex::default(),
+                            media: MediaInfo {
+                                duration_ns: row.get::<_, i64>(3)? as u64,
+                                fps: row.get(4)?,
+                                width: row.get(5)?,
+                                height: row.get(6)?,
+                                has_audio: row.get(7)?,
+                                video_codec: row.get(8)?,
+                                audio_codec: row.get(9)?,
+                                frame_index: FrameIndex::default(),
+                            },
                         },
                         row.get::<_, Vec<u8>>(10)?,
                     ))
@@ -165,7 +167,7 @@ impl Catalog for SqliteCatalog {
         let Some((mut record, index_bytes)) = row else {
             return Ok(None);
         };
-        record.frame_index =
+        record.media.frame_index =
             FrameIndex::from_bytes(&index_bytes).map_err(|reason| CatalogError::Corrupt {
                 uuid: uuid_text,
                 reason,
@@ -204,14 +206,16 @@ mod tests {
             path: PathBuf::from("/videos/a.mp4"),
             size: 1234,
             mtime_ns: 1_700_000_000_000_000_000,
-            duration_ns: 2_000_000_000,
-            fps: 25.0,
-            width: 320,
-            height: 240,
-            has_audio: true,
-            video_codec: "h264".into(),
-            audio_codec: Some("aac".into()),
-            frame_index: FrameIndex::default(),
+            media: MediaInfo {
+                duration_ns: 2_000_000_000,
+                fps: 25.0,
+                width: 320,
+                height: 240,
+                has_audio: true,
+                video_codec: "h264".into(),
+                audio_codec: Some("aac".into()),
+                frame_index: FrameIndex::default(),
+            },
         }
     }
 
@@ -239,7 +243,7 @@ mod tests {
             .unwrap();
         let got = catalog.file(uuid).unwrap().unwrap();
         assert_eq!(got.size, 1234);
-        assert_eq!(got.audio_codec.as_deref(), Some("aac"));
+        assert_eq!(got.media.audio_codec.as_deref(), Some("aac"));
         assert_eq!(catalog.list_files().unwrap()[0].detections, 2);
 
         let mut replacement = record(uuid);

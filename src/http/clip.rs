@@ -29,7 +29,7 @@ pub fn parse(
     let last_frame = file.frame_count().saturating_sub(1) as i64;
     let fps = query
         .number("fps", |v| v > 0.0, "a frame rate above 0, e.g. 25 or 29.97")?
-        .unwrap_or(file.fps);
+        .unwrap_or(file.media.fps);
 
     let frame_names = ["start_frame", "end_frame"];
     let time_names = ["start_time", "end_time"];
@@ -94,7 +94,7 @@ pub fn parse(
     let request = Clip {
         first: first as u32,
         last: last as u32,
-        audio: params.audio == Audio::On && file.has_audio,
+        audio: params.audio == Audio::On && file.media.has_audio,
     };
     let seconds = request.duration_ns(file) as f64 / 1e9;
     if seconds > max_clip_seconds as f64 {

@@ -31,7 +31,7 @@ pub fn parse(query: &QueryParams, file: &FileRecord) -> Result<Thumbnail, ApiErr
     let crop = match given {
         0 => None,
         4 => {
-            let (width, height) = (file.width as i64, file.height as i64);
+            let (width, height) = (file.media.width as i64, file.media.height as i64);
             let x = query.integer("x", 0..=width - 1, &format!("0 to {}", width - 1))?;
             let y = query.integer("y", 0..=height - 1, &format!("0 to {}", height - 1))?;
             let w = query.integer("w", 1..=width, &format!("1 to {width}"))?;
@@ -60,7 +60,7 @@ pub fn parse(query: &QueryParams, file: &FileRecord) -> Result<Thumbnail, ApiErr
     let side_rule = format!("an integer from 1 to {MAX_SIDE}");
     let width = query.integer("width", 1..=MAX_SIDE, &side_rule)?;
     let height = query.integer("height", 1..=MAX_SIDE, &side_rule)?;
-    let (source_w, source_h) = crop.map_or((file.width, file.height), |c| (c.w, c.h));
+    let (source_w, source_h) = crop.map_or((file.media.width, file.media.height), |c| (c.w, c.h));
     // One side given: the other keeps the aspect ratio.
     let scaled = |given: i64, from: u32, to: u32| {
         ((given as f64 * to as f64 / from as f64).round() as u32).clamp(1, MAX_SIDE as u32)

@@ -12,7 +12,7 @@ use crate::catalog::FileRecord;
 /// the decoder emit a clipped pre-roll frame at stream time 0, which is not a frame. The
 /// last frame leaves `stop` open.
 pub fn frame_range(file: &FileRecord, first: u32, last: u32, audio: bool) -> ElementSpec {
-    let index = &file.frame_index;
+    let index = &file.media.frame_index;
     let start = index.timestamp(first).expect("caller checked the frame");
     let stop = index.timestamp(last + 1).unwrap_or(u64::MAX);
     ElementSpec::new("framesrc")

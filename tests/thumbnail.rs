@@ -4,7 +4,6 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
 use common::{
     assert_json_error, bframes_mp4, client, decode_rgb, edit_list_mp4, ffmpeg_frame, frame_count,
@@ -212,27 +211,7 @@ fn explain_reproduces_the_response_byte_for_byte() {
     ] {
         let url = format!("/api/v1/file/{uuid}/thumbnail?{query}");
         let served = t.jpeg(&uuid, query);
-        let output = dir.path().join("out.jpg");
-        let explained = t
-            .server
-            .cli(&["explain", &url, "--output", output.to_str().unwrap()]);
-        assert!(
-            explained.status.success(),
-            "{}",
-            String::from_utf8_lossy(&explained.stderr)
-        );
-        let line = String::from_utf8(explained.stdout).unwrap();
-        assert!(line.contains("gst-launch-1.0"), "{line}");
-        let run = Command::new("sh")
-            .arg("-c")
-            .arg(line.trim())
-            .output()
-            .unwrap();
-        assert!(
-            run.status.success(),
-            "{line}: {}",
-            String::from_utf8_lossy(&run.stderr)
-        );
-        assert_eq!(std::fs::read(&output).unwrap(), served, "{line}");
+        let (line, written) = t.server.run_explained(&url, &dir.path().join("out.jpg"));
+        assert_eq!(written, served, "{line}");
     }
 }

@@ -408,6 +408,31 @@ impl Server {
         String::from_utf8(output.stdout).unwrap().trim().to_owned()
     }
 
+    /// Runs `framecast explain URL --output OUTPUT`, then the command it printed; returns
+    /// the command and the bytes it wrote.
+    pub fn run_explained(&self, url: &str, output: &Path) -> (String, Vec<u8>) {
+        let explained = self.cli(&["explain", url, "--output", output.to_str().unwrap()]);
+        assert!(
+            explained.status.success(),
+            "{}",
+            String::from_utf8_lossy(&explained.stderr)
+        );
+        let line = String::from_utf8(explained.stdout).unwrap();
+        assert!(line.contains("gst-launch-1.0"), "{line}");
+        let run = Command::new("sh")
+            .arg("-c")
+            .arg(line.trim())
+            .output()
+            .unwrap();
+        assert!(
+            run.status.success(),
+            "{line}: {}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let written = std::fs::read(output).unwrap();
+        (line, written)
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

@@ -99,16 +99,15 @@ pub fn etag(file: &FileRecord, thumbnail: &Thumbnail, files: &PipelineFiles) -> 
     )
 }
 
-/// Runs the pipeline and returns the JPEG, after checking the decoder gave the frame the
-/// index names. Blocking.
+/// Runs `composition` (from [`composition`]) and returns the JPEG, after checking the
+/// decoder gave the frame the index names. Blocking.
 pub fn render(
     file: &FileRecord,
     thumbnail: &Thumbnail,
-    files: &PipelineFiles,
+    composition: &Composition,
     timeout: Duration,
 ) -> Result<Vec<u8>, ThumbnailError> {
-    let composition = composition(file, thumbnail, files);
-    let samples = pipeline::collect_samples(&composition, timeout)?;
+    let samples = pipeline::collect_samples(composition, timeout)?;
     // framesrc passes only the requested frame; checking its timestamp against the index
     // guards the promise that this is frame N, not a neighbour.
     let frame_of = |sample: &gst::Sample| {

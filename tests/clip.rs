@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_json_error, bframes_mp4, client, edit_list_mp4, ffmpeg, ffmpeg_frame, frame_count,
-    generated, ntsc_mp4, offset_ts, psnr, source, vfr_mkv, vp9_webm, Server,
+    assert_json_error, awkward_copy, bframes_mp4, client, edit_list_mp4, ffmpeg, ffmpeg_frame,
+    frame_count, generated, ntsc_mp4, offset_ts, psnr, source, vfr_mkv, vp9_webm, Server,
 };
 
 /// One stream of a clip, as ffprobe counts it.
@@ -510,8 +510,7 @@ fn elementary_stream(ts: &Path, video: bool) -> Vec<u8> {
 fn explain_reproduces_the_response_byte_for_byte() {
     let c = Clips::new();
     let dir = tempfile::tempdir().unwrap();
-    let awkward = dir.path().join("a \"clip\" ! it's.mp4");
-    std::fs::copy(explain_mp4(), &awkward).unwrap();
+    let awkward = awkward_copy(&explain_mp4(), dir.path());
     let uuid = c.server.import(&awkward, None);
     for query in [
         "start_frame=10&end_frame=59&audio=off",

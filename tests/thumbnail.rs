@@ -6,8 +6,8 @@ mod common;
 use std::path::Path;
 
 use common::{
-    assert_json_error, bframes_mp4, client, decode_rgb, edit_list_mp4, ffmpeg_frame, frame_count,
-    long_gop_mp4, ntsc_mp4, offset_ts, psnr, vfr_mkv, vp9_webm, Server,
+    assert_json_error, awkward_copy, bframes_mp4, client, decode_rgb, edit_list_mp4, ffmpeg_frame,
+    frame_count, long_gop_mp4, ntsc_mp4, offset_ts, psnr, vfr_mkv, vp9_webm, Server,
 };
 
 /// A JPEG (bytes) decoded to RGB24 by ffmpeg, with its size.
@@ -197,10 +197,8 @@ fn etag_304_and_cache() {
 #[test]
 fn explain_reproduces_the_response_byte_for_byte() {
     let t = Thumbnails::new();
-    // A path gst-launch syntax and the shell would both trip on.
     let dir = tempfile::tempdir().unwrap();
-    let awkward = dir.path().join("a \"clip\" ! it's.mp4");
-    std::fs::copy(bframes_mp4(), &awkward).unwrap();
+    let awkward = awkward_copy(&bframes_mp4(), dir.path());
     let uuid = t.server.import(&awkward, None);
     // Sizes are multiples of 16: jpegenc fills the partial MCUs past the right edge of
     // other sizes from uninitialised memory, so their bytes (and the edge blocks' pixels,

@@ -106,14 +106,14 @@ pub async fn thumbnail(
     let jpeg = match state.thumbnails.get(&etag) {
         Some(jpeg) => jpeg,
         None => {
+            let composition = render::composition(&file, &request, &state.pipelines);
             tracing::debug!(
-                launch = %crate::explain::launch_line(&render::composition(&file, &request, &state.pipelines), "frame.jpg"),
+                launch = %crate::explain::launch_line(&composition, "frame.jpg"),
                 "thumbnail pipeline"
             );
-            let pipelines = state.pipelines.clone();
             let timeout = state.thumbnail_timeout;
             let jpeg = tokio::task::spawn_blocking(move || {
-                render::render(&file, &request, &pipelines, timeout)
+                render::render(&file, &request, &composition, timeout)
             })
             .await
             .map_err(ApiError::internal)?

@@ -329,6 +329,14 @@ pub fn frame_count(video: &Path) -> u32 {
     text.split_whitespace().next().unwrap().parse().unwrap()
 }
 
+/// A copy of `video` in `dir` under a name that gst-launch syntax and the shell would both
+/// trip on (quotes, `!`, an apostrophe, spaces).
+pub fn awkward_copy(video: &Path, dir: &Path) -> PathBuf {
+    let awkward = dir.join("a \"clip\" ! it's.mp4");
+    std::fs::copy(video, &awkward).unwrap();
+    awkward
+}
+
 /// A running server with its own data dir, stopped on drop.
 pub struct Server {
     child: Child,

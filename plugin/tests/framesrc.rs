@@ -683,20 +683,27 @@ fn file_without_video_is_an_error() {
     assert_eq!(output.audio.unwrap().first_stream_time, 500_000_000);
 }
 
-/// The directory of the plugin library cargo built along with this test:
-/// target/<profile>/deps/framesrc-<hash> -> target/<profile>.
-fn plugin_dir() -> Option<PathBuf> {
+/// The plugin library cargo built along with this test: `cargo test` leaves it in
+/// target/<profile>/deps beside the test binary, `cargo build` copies it up to
+/// target/<profile>; the newer one is this build's.
+fn plugin_library() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
-    let dir = exe.parent()?.parent()?;
-    dir.join("libgstframecast.so")
-        .exists()
-        .then(|| dir.to_path_buf())
+    let deps = exe.parent()?;
+    [deps, deps.parent()?]
+        .iter()
+        .map(|dir| dir.join("libgstframecast.so"))
+        .filter_map(|path| Some((std::fs::metadata(&path).ok()?.modified().ok()?, path)))
+        .max()
+        .map(|(_, path)| path)
 }
 
 #[test]
 fn plugin_library_works_in_gst_launch() {
     // Testing this package builds its cdylib too, so a missing library is a failure.
-    let plugin_dir = plugin_dir().expect("libgstframecast.so beside the test's target dir");
+    let library = plugin_library().expect("libgstframecast.so built with this test");
+    // Alone in a folder of its own, so GStreamer scans nothing else.
+    let plugin_dir = TempDir::new().unwrap();
+    std::fs::copy(&library, plugin_dir.path().join("libgstframecast.so")).unwrap();
     let dir = TempDir::new().unwrap();
     let source = ffmpeg_marked(&dir, "source.mp4", ("30000/1001", 2), true, H264_AAC);
     // A name a parse string would choke on.
@@ -705,7 +712,7 @@ fn plugin_library_works_in_gst_launch() {
     let jpeg = dir.path().join("frame.jpg");
     let frame_17 = ntsc_frame(17);
     let status = Command::new("gst-launch-1.0")
-        .env("GST_PLUGIN_PATH", &plugin_dir)
+        .env("GST_PLUGIN_PATH", plugin_dir.path())
         // Our own registry: no stale entry from another build, no race with other tests.
         .env("GST_REGISTRY", dir.path().join("registry.bin"))
         .args(["-q", "framesrc", "name=s", "audio=true"])

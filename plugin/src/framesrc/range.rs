@@ -195,8 +195,11 @@ impl RangeFilter {
                 return None;
             }
             EventView::Gap(_) if awaiting_seek => return None,
-            // We sent EOS already.
-            EventView::Eos(_) if self.phase == Phase::Ended => return None,
+            // We sent EOS already, and an EOS pad refuses everything but a flush: passing
+            // on, say, a late tag event would fail the next buffer's push with an error
+            // instead of EOS.
+            EventView::FlushStart(_) => {}
+            _ if self.phase == Phase::Ended => return None,
             _ => {}
         }
         Some(event)
@@ -494,6 +497,23 @@ mod tests {
         assert!(passes(&mut filter, segment));
         assert_eq!(verdicts(&mut filter, &[MS * 40]), ["end"]);
         assert!(!passes(&mut filter, gst::event::Eos::new()));
+    }
+
+    #[test]
+    fn nothing_but_a_flush_follows_the_eos() {
+        gst::init().unwrap();
+        let mut filter = RangeFilter::new(Kind::Video, gst::ClockTime::ZERO, Some(MS * 40), false);
+        let segment = segment_event(gst::ClockTime::ZERO, gst::ClockTime::ZERO);
+        assert!(passes(&mut filter, segment));
+        assert_eq!(verdicts(&mut filter, &[MS * 40]), ["end"]);
+        let tags = gst::event::Tag::new(gst::TagList::new());
+        assert!(!passes(&mut filter, tags));
+        assert!(passes(&mut filter, gst::event::FlushStart::new()));
+        assert!(passes(&mut filter, gst::event::FlushStop::new(true)));
+        assert!(passes(
+            &mut filter,
+            gst::event::Tag::new(gst::TagList::new())
+        ));
     }
 
     /// 20 ms of 16-bit mono at 48 kHz (960 samples), starting at `pts`.

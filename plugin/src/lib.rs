@@ -2,10 +2,15 @@
 
 use gst::glib;
 
+pub mod detections;
+mod detectionoverlay;
 mod framesrc;
 
+pub use detectionoverlay::Mode as DetectionOverlayMode;
+
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    framesrc::register(plugin)
+    framesrc::register(plugin)?;
+    detectionoverlay::register(plugin)
 }
 
 gst::plugin_define!(

@@ -2,11 +2,11 @@
 
 use gst::glib;
 
-pub mod detections;
 mod detectionoverlay;
+pub mod detections;
 mod framesrc;
 
-pub use detectionoverlay::Mode as DetectionOverlayMode;
+pub use detectionoverlay::{detection_color, Mode as DetectionOverlayMode};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     framesrc::register(plugin)?;

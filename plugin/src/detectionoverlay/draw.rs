@@ -32,9 +32,15 @@ struct Component {
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Model {
     /// Y'CbCr with the matrix coefficients (Kr, Kb) and range.
-    Yuv { kr: f64, kb: f64, full_range: bool },
+    Yuv {
+        kr: f64,
+        kb: f64,
+        full_range: bool,
+    },
     Rgb,
-    Gray { full_range: bool },
+    Gray {
+        full_range: bool,
+    },
 }
 
 /// The colour value of each component, in component order.
@@ -104,7 +110,11 @@ impl Layout {
 
     /// `rgb` in this format's components; alpha, if any, opaque.
     pub fn color(&self, rgb: Rgb) -> Color {
-        let (r, g, b) = (rgb.0 as f64 / 255., rgb.1 as f64 / 255., rgb.2 as f64 / 255.);
+        let (r, g, b) = (
+            rgb.0 as f64 / 255.,
+            rgb.1 as f64 / 255.,
+            rgb.2 as f64 / 255.,
+        );
         let byte = |v: f64| v.round().clamp(0., 255.) as u8;
         let values = match self.model {
             Model::Rgb => [rgb.0, rgb.1, rgb.2, 255],
@@ -223,10 +233,30 @@ impl<'a> Canvas<'a> {
         let (ox0, oy0, ox1, oy1) = (x - grow, y - grow, x + w + grow, y + h + grow);
         let (ix0, iy0, ix1, iy1) = (x + 1, y + 1, x + w - 1, y + h - 1);
         let rects = [
-            Rect { x0: ox0, y0: oy0, x1: ox1, y1: iy0 },
-            Rect { x0: ox0, y0: iy1.max(iy0), x1: ox1, y1: oy1 },
-            Rect { x0: ox0, y0: iy0, x1: ix0, y1: iy1 },
-            Rect { x0: ix1.max(ix0), y0: iy0, x1: ox1, y1: iy1 },
+            Rect {
+                x0: ox0,
+                y0: oy0,
+                x1: ox1,
+                y1: iy0,
+            },
+            Rect {
+                x0: ox0,
+                y0: iy1.max(iy0),
+                x1: ox1,
+                y1: oy1,
+            },
+            Rect {
+                x0: ox0,
+                y0: iy0,
+                x1: ix0,
+                y1: iy1,
+            },
+            Rect {
+                x0: ix1.max(ix0),
+                y0: iy0,
+                x1: ox1,
+                y1: iy1,
+            },
         ];
         for rect in rects {
             self.fill(rect, color);

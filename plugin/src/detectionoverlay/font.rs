@@ -128,7 +128,10 @@ mod tests {
         for c in '!'..='~' {
             let g = glyph(c);
             assert!(g.iter().any(|&column| column != 0), "{c:?} is blank");
-            assert!(g.iter().all(|&column| column < 0x80), "{c:?} has an 8th row");
+            assert!(
+                g.iter().all(|&column| column < 0x80),
+                "{c:?} has an 8th row"
+            );
             // Only 'l' and '|'-like shapes could repeat; none do in this font.
             assert!(seen.insert(*g), "{c:?} repeats another glyph");
         }

@@ -97,7 +97,13 @@ impl Style {
             palette: PALETTE.iter().map(|&rgb| layout.color(rgb)).collect(),
             palette_text: PALETTE
                 .iter()
-                .map(|&rgb| layout.color(if Layout::luma(rgb) > 0.5 { BLACK } else { WHITE }))
+                .map(|&rgb| {
+                    layout.color(if Layout::luma(rgb) > 0.5 {
+                        BLACK
+                    } else {
+                        WHITE
+                    })
+                })
                 .collect(),
             grey: layout.color(GREY),
             panel: layout.color(PANEL),
@@ -115,13 +121,18 @@ impl Style {
     fn detection(&self, canvas: &mut Canvas, e: &Entry, thickness: i64, caption: bool) {
         let color = self.palette[e.color];
         canvas.outline(e.x, e.y, e.w, e.h, thickness, color);
-        if !caption || e.caption.is_empty() {
+        let grow = thickness - 1;
+        let visible = e.x + e.w + grow > 0
+            && e.y + e.h + grow > 0
+            && e.x - grow < canvas.width()
+            && e.y - grow < self.layout.height();
+        // A label is moved into the frame only for a box that is at least partly in it.
+        if !caption || e.caption.is_empty() || !visible {
             return;
         }
         let pad = self.scale;
         let (tw, th) = text_size(self.scale, &e.caption);
         let (lw, lh) = (tw + 2 * pad, th + 2 * pad);
-        let grow = thickness - 1;
         let above = e.y - grow - lh;
         let ly = if above >= 0 { above } else { (e.y + 1).max(0) };
         // Shifted left to stay whole in the frame, unless it is wider than the frame.
@@ -292,7 +303,11 @@ impl ObjectImpl for DetectionOverlay {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut settings = self.settings.lock().unwrap();
-        let string = || value.get::<Option<String>>().expect("type checked upstream");
+        let string = || {
+            value
+                .get::<Option<String>>()
+                .expect("type checked upstream")
+        };
         match pspec.name() {
             "catalog" => settings.catalog = string(),
             "file-uuid" => settings.file_uuid = string(),
@@ -375,7 +390,12 @@ impl BaseTransformImpl for DetectionOverlay {
                 .trace(settings.trace_id)
                 .map_err(|msg| gst::error_msg!(gst::ResourceError::Read, ["{msg}"]))?;
             if trace.is_empty() {
-                gst::warning!(CAT, imp = self, "Trace {} has no detections", settings.trace_id);
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "Trace {} has no detections",
+                    settings.trace_id
+                );
             }
             trace
         } else {
@@ -443,7 +463,12 @@ impl VideoFilterImpl for DetectionOverlay {
             lines.push(format!("frame {n}"));
             lines.push(self.stream_time_text(frame.buffer().pts()));
             lines.push(format!("detections {}", on_frame.len()));
-            lines.extend(settings.file_uuid.as_ref().map(|uuid| format!("file {uuid}")));
+            lines.extend(
+                settings
+                    .file_uuid
+                    .as_ref()
+                    .map(|uuid| format!("file {uuid}")),
+            );
             lines
         });
 

@@ -52,6 +52,13 @@ pub enum Mode {
     None = 2,
 }
 
+/// The colour (sRGB) a detection is drawn in: stable per trace id, or per label when it has
+/// no trace. For legends and tests.
+pub fn detection_color(trace_id: Option<i64>, label: &str) -> (u8, u8, u8) {
+    let draw::Rgb(r, g, b) = source::PALETTE[source::palette_index(trace_id, label)];
+    (r, g, b)
+}
+
 glib::wrapper! {
     pub struct DetectionOverlay(ObjectSubclass<imp::DetectionOverlay>)
         @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;

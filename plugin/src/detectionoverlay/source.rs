@@ -166,7 +166,10 @@ impl Catalog {
     /// The detections on frame `n`, querying the window of frames from `n` when `n` is not
     /// in the current one.
     pub fn frame(&mut self, n: u64) -> Result<&[Entry], String> {
-        if !self.window.is_some_and(|(first, last)| (first..=last).contains(&n)) {
+        if !self
+            .window
+            .is_some_and(|(first, last)| (first..=last).contains(&n))
+        {
             let last = n.saturating_add(WINDOW - 1);
             let rows = detections::query_frames(&self.connection, &self.file_uuid, n, last)
                 .map_err(|e| format!("reading detections of frames {n}..={last}: {e}"))?;
@@ -197,7 +200,8 @@ impl Source {
     pub fn file(path: &Path) -> Result<Source, String> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read detections file {}: {e}", path.display()))?;
-        let rows = detections::parse(&text, None).map_err(|e| format!("{}: {e}", path.display()))?;
+        let rows =
+            detections::parse(&text, None).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut entries: Vec<Entry> = rows.into_iter().map(Entry::from).collect();
         // Stable: detections of one frame keep the file's order.
         entries.sort_by_key(|e| e.frame);
@@ -263,7 +267,10 @@ mod tests {
 
     #[test]
     fn colours_are_stable_and_keyed_by_trace_first() {
-        assert_eq!(palette_index(Some(7), "face"), palette_index(Some(7), "car"));
+        assert_eq!(
+            palette_index(Some(7), "face"),
+            palette_index(Some(7), "car")
+        );
         assert_eq!(palette_index(None, "car"), palette_index(None, "car"));
         let distinct: std::collections::HashSet<_> =
             (0..50).map(|id| palette_index(Some(id), "")).collect();

@@ -211,16 +211,33 @@ impl<'a> Canvas<'a> {
             let cy0 = (y0 >> component.h_sub) as usize;
             let cy1 = ((y1 - 1) >> component.h_sub) as usize + 1;
             let stride = self.strides[component.plane];
-            let plane = &mut *self.planes[component.plane];
             let step = component.pixel_stride;
-            for row in cy0..cy1 {
-                let start = row * stride + component.offset + cx0 * step;
-                let end = row * stride + component.offset + (cx1 - 1) * step + 1;
-                let line = &mut plane[start..end];
-                if step == 1 {
-                    line.fill(value);
-                } else {
-                    line.iter_mut().step_by(step).for_each(|v| *v = value);
+            let first = cy0 * stride + component.offset + cx0 * step;
+            let span = (cx1 - cx0 - 1) * step + 1;
+            // From the first sample of the first row to the last of the last: one bounds
+            // check, then rows as chunks of the stride.
+            let end = (cy1 - 1) * stride + component.offset + (cx1 - 1) * step + 1;
+            let area = &mut self.planes[component.plane][first..end];
+            // Most fills are the 1 to 4 samples of an outline side or a font pixel, on many
+            // rows: a plain loop beats a memset call per row there.
+            match (step, span) {
+                (1, 1..=8) => {
+                    for row in area.chunks_mut(stride) {
+                        row[..span].iter_mut().for_each(|v| *v = value);
+                    }
+                }
+                (1, _) => {
+                    for row in area.chunks_mut(stride) {
+                        row[..span].fill(value);
+                    }
+                }
+                _ => {
+                    for row in area.chunks_mut(stride) {
+                        row[..span]
+                            .iter_mut()
+                            .step_by(step)
+                            .for_each(|v| *v = value);
+                    }
                 }
             }
         }

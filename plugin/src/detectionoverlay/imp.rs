@@ -250,6 +250,13 @@ impl ObjectSubclass for DetectionOverlay {
 }
 
 impl ObjectImpl for DetectionOverlay {
+    fn constructed(&self) {
+        self.parent_constructed();
+        // VideoFilter enables QoS, which drops late buffers before the transform sees them:
+        // a dropped buffer would shift the frame numbers of all the buffers after it.
+        self.obj().set_property("qos", false);
+    }
+
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![

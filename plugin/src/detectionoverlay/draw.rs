@@ -195,6 +195,10 @@ impl<'a> Canvas<'a> {
         self.layout.width
     }
 
+    pub fn height(&self) -> i64 {
+        self.layout.height
+    }
+
     /// Fills `rect`, clipped to the frame, with `color`.
     pub fn fill(&mut self, rect: Rect, color: Color) {
         let x0 = rect.x0.max(0);

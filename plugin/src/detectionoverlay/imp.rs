@@ -125,7 +125,7 @@ impl Style {
         let visible = e.x + e.w + grow > 0
             && e.y + e.h + grow > 0
             && e.x - grow < canvas.width()
-            && e.y - grow < self.layout.height();
+            && e.y - grow < canvas.height();
         // A label is moved into the frame only for a box that is at least partly in it.
         if !caption || e.caption.is_empty() || !visible {
             return;
@@ -277,7 +277,7 @@ impl ObjectImpl for DetectionOverlay {
                     .build(),
                 glib::ParamSpecUInt64::builder("first-frame")
                     .nick("First frame")
-                    .blurb("Frame number of the first buffer; each buffer after it is the next frame")
+                    .blurb("Frame number of the first buffer after start; each buffer is the next frame (framesrc delivers exactly the frames of its range)")
                     .default_value(DEFAULT_FIRST_FRAME)
                     .mutable_ready()
                     .build(),

@@ -797,6 +797,17 @@ fn bad_sources_fail_with_a_clear_error() {
     ]);
     assert!(e.contains("nope is not in catalog"), "{e}");
 
+    let no_table = dir.path().join("no-table.db");
+    rusqlite::Connection::open(&no_table)
+        .unwrap()
+        .execute_batch("CREATE TABLE files (file_uuid TEXT); INSERT INTO files VALUES ('f1')")
+        .unwrap();
+    let e = start_error(&[
+        ("catalog", no_table.to_str().unwrap().to_value()),
+        ("file-uuid", "f1".to_value()),
+    ]);
+    assert!(e.contains("no such table: face_detections"), "{e}");
+
     let e = start_error(&[("catalog", db.to_str().unwrap().to_value())]);
     assert!(e.contains("file-uuid"), "{e}");
 

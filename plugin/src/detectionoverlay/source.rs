@@ -155,6 +155,9 @@ impl Catalog {
                 path.display()
             ));
         }
+        // A catalog without the detections table (or with other columns) fails here, at
+        // start, rather than on the first frame.
+        detections::query_frames(&connection, file_uuid, 0, 0).map_err(fail)?;
         Ok(Catalog {
             connection,
             file_uuid: file_uuid.to_owned(),

@@ -827,11 +827,14 @@ fn bad_sources_fail_with_a_clear_error() {
 }
 
 /// Ten labelled boxes per frame at 1280x720 I420: the element's cost per frame, as the
-/// difference with mode=none through the same Harness. Run with `--nocapture` (and
-/// `--release` for figures that mean anything).
+/// difference with mode=none through the same Harness, each the fastest of 15 batches of 20
+/// frames (the machine is shared). Run with `--release --nocapture` for figures that mean
+/// anything.
 #[test]
 fn cost_of_ten_labelled_boxes_at_720p() {
-    const FRAMES: u64 = 300;
+    const BATCH: u32 = 20;
+    const BATCHES: u32 = 15;
+    const FRAMES: u64 = (BATCH * BATCHES) as u64;
     let dir = TempDir::new().unwrap();
     let rows: Vec<String> = (0..FRAMES)
         .flat_map(|frame| {
@@ -854,15 +857,18 @@ fn cost_of_ten_labelled_boxes_at_720p() {
         // One buffer goes round: pushed, drawn on, pulled and pushed again, so no frame is
         // copied to be made writable and only the drawing is timed.
         let mut buffer = image.buffer(0);
-        let start = Instant::now();
-        for _ in 0..FRAMES {
-            h.push(buffer).unwrap();
-            buffer = h.pull().unwrap();
+        let mut fastest = std::time::Duration::MAX;
+        for _ in 0..BATCHES {
+            let start = Instant::now();
+            for _ in 0..BATCH {
+                h.push(buffer).unwrap();
+                buffer = h.pull().unwrap();
+            }
+            fastest = fastest.min(start.elapsed() / BATCH);
         }
-        let elapsed = start.elapsed() / FRAMES as u32;
         let drawn = buffer.map_readable().unwrap()[120 * 1280 + 60] != GREY;
         assert_eq!(drawn, mode == Mode::All);
-        elapsed
+        fastest
     };
     let none = time(Mode::None);
     let all = time(Mode::All);

@@ -18,11 +18,26 @@
 //! presentation order (see the design notes), never time times rate. Flushing seeks are not
 //! followed: the count goes on.
 //!
+//! `mode=all` draws every detection with its label (`<label> <confidence>`, or
+//! `#<trace> <identity>` for a detection in a trace). `mode=trace` draws only the trace
+//! `trace-id`: thick (4 px at 720p) on frames with one of its detections, thin (1 px) and
+//! linearly interpolated on frames between two of them, nothing outside its span. `debug`
+//! adds a panel, top-left: `title`, frame number, stream time of the buffer, number of
+//! detections in the frame and `file-uuid`; in `mode=trace` it also draws the other
+//! detections thin and grey. Line widths and the font scale grow with the frame height.
+//!
+//! The catalog is read in windows of 256 frames as the stream advances (and a trace once,
+//! at start), so a stream starts as fast whatever the number of detections in the file.
+//!
 //! Drawing happens in the video's own format (8-bit YUV planar, semi-planar and packed,
 //! RGB with or without alpha, grey), so no `videoconvert` is needed around the element.
 //! Box outlines are drawn on a box's outermost pixels and outwards; inside the box only the
 //! label may be drawn, when there is no room above the box. With subsampled chroma, the
 //! chroma samples shared by an outline pixel and its neighbours take the outline colour.
+//!
+//! Not cairo: on a shared 2-core machine, 10 labelled boxes cost about 90 µs per 720p I420
+//! frame drawn natively, against about 120 µs for cairo on a BGRx frame plus some 7.5 ms
+//! for the I420 -> BGRx -> I420 conversions cairo needs around it (two `videoconvert`s).
 
 use gst::glib;
 use gst::prelude::*;

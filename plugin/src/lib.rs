@@ -2,10 +2,15 @@
 
 use gst::glib;
 
+mod detectionoverlay;
+pub mod detections;
 mod framesrc;
 
+pub use detectionoverlay::{detection_color, Mode as DetectionOverlayMode};
+
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    framesrc::register(plugin)
+    framesrc::register(plugin)?;
+    detectionoverlay::register(plugin)
 }
 
 gst::plugin_define!(

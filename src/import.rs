@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use crate::catalog::{Catalog, CatalogError, FileRecord, FileUuid};
-use crate::detections::{self, DetectionsError};
+use gstframecast::detections::{self, ParseError as DetectionsError};
 use crate::media::{self, ProbeError};
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +49,7 @@ pub fn import(
     let detections = match detections_file {
         Some(file) => {
             let text = std::fs::read_to_string(file).map_err(read_error(file))?;
-            detections::parse(&text, info.frame_index.len())?
+            detections::parse(&text, Some(info.frame_index.len()))?
         }
         None => Vec::new(),
     };

@@ -4,7 +4,6 @@ pub mod auth;
 pub mod catalog;
 pub mod clip;
 pub mod config;
-pub mod detections;
 pub mod explain;
 pub mod http;
 pub mod import;

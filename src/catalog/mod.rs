@@ -10,7 +10,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::media::MediaInfo;
 
@@ -72,19 +72,8 @@ pub struct FileSummary {
     pub detections: u64,
 }
 
-/// One detected box, in source pixels; x/y is the top-left corner.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Detection {
-    pub frame: u32,
-    pub x: i32,
-    pub y: i32,
-    pub w: u32,
-    pub h: u32,
-    pub label: String,
-    pub confidence: Option<f64>,
-    pub trace_id: Option<i64>,
-    pub identity: Option<String>,
-}
+/// One detected box; the plugin's element draws the same rows.
+pub use gstframecast::detections::Detection;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {

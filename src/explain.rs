@@ -1,20 +1,28 @@
 //! `framecast explain URL`: the gst-launch-1.0 command that writes to a file exactly what the
 //! server sends for that request.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use crate::catalog::{Catalog, FileUuid};
+use crate::catalog::{Catalog, FileRecord, FileUuid};
+use crate::http as rest;
+use crate::http::error::ApiError;
 use crate::http::params::QueryParams;
 use crate::pipeline::{Composition, PipelineFiles};
+use crate::render::Render;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExplainError {
     #[error("not a request URL: {0}")]
     BadUrl(String),
-    #[error("{0}: explain covers /api/v1/file/UUID/thumbnail and /api/v1/file/UUID/clip")]
+    #[error(
+        "{0}: explain covers /api/v1/file/UUID/ thumbnail, clip, video/bbox, \
+         trace/ID/video and video with mode=debug or audio=off"
+    )]
     UnknownRoute(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("the original file is served as is: no pipeline to explain ({0})")]
+    NoPipeline(String),
     #[error("no file with uuid {0} is registered")]
     UnknownFile(FileUuid),
     #[error(transparent)]
@@ -26,6 +34,7 @@ pub enum ExplainError {
 pub fn composition_for(
     url: &str,
     catalog: &dyn Catalog,
+    catalog_path: &Path,
     pipelines: &PipelineFiles,
 ) -> Result<(Composition, &'static str), ExplainError> {
     let uri: poem::http::Uri = url
@@ -33,26 +42,55 @@ pub fn composition_for(
         .map_err(|e| ExplainError::BadUrl(format!("{url}: {e}")))?;
     let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
     let query = QueryParams::parse(uri.query().unwrap_or(""));
+    let bad = |e: ApiError| ExplainError::BadRequest(e.to_string());
+    let file = |uuid: &str| -> Result<FileRecord, ExplainError> {
+        let uuid: FileUuid = uuid.parse().map_err(ExplainError::BadRequest)?;
+        catalog.file(uuid)?.ok_or(ExplainError::UnknownFile(uuid))
+    };
+    let stream = |file: &FileRecord, render: Render| {
+        let composition = crate::render::composition(file, &render, pipelines, catalog_path);
+        Ok((composition, "stream.ts"))
+    };
     match segments.as_slice() {
         ["api", "v1", "file", uuid, "thumbnail"] => {
-            let uuid: FileUuid = uuid.parse().map_err(ExplainError::BadRequest)?;
-            let file = catalog.file(uuid)?.ok_or(ExplainError::UnknownFile(uuid))?;
-            let request = crate::http::thumbnail::parse(&query, &file)
-                .map_err(|e| ExplainError::BadRequest(e.to_string()))?;
+            let file = file(uuid)?;
+            let request = rest::thumbnail::parse(&query, &file).map_err(bad)?;
             Ok((
                 crate::thumbnail::composition(&file, &request, pipelines),
                 "frame.jpg",
             ))
         }
         ["api", "v1", "file", uuid, "clip"] => {
-            let uuid: FileUuid = uuid.parse().map_err(ExplainError::BadRequest)?;
-            let file = catalog.file(uuid)?.ok_or(ExplainError::UnknownFile(uuid))?;
-            let request = crate::http::clip::parse(&query, &file, u64::MAX)
-                .map_err(|e| ExplainError::BadRequest(e.to_string()))?;
+            let file = file(uuid)?;
+            let request = rest::clip::parse(&query, &file, u64::MAX).map_err(bad)?;
             Ok((
-                crate::clip::composition(&file, &request, pipelines),
+                crate::render::composition(&file, &request, pipelines, catalog_path),
                 "clip.ts",
             ))
+        }
+        ["api", "v1", "file", uuid, "video", "bbox"] => {
+            let file = file(uuid)?;
+            let render = rest::rendered::parse_bbox(&query, &file, false).map_err(bad)?;
+            stream(&file, render)
+        }
+        ["api", "v1", "file", uuid, "video"] => {
+            let file = file(uuid)?;
+            match rest::rendered::parse_video(&query, &file).map_err(bad)? {
+                Some(render) => stream(&file, render),
+                None => Err(ExplainError::NoPipeline(uri.path().to_owned())),
+            }
+        }
+        ["api", "v1", "file", uuid, "trace", trace_id, "video"] => {
+            let file = file(uuid)?;
+            let trace_id = rest::rendered::parse_trace_id(trace_id).map_err(bad)?;
+            let trace_query = rest::rendered::TraceQuery::parse(&query).map_err(bad)?;
+            let span = catalog
+                .trace_span(file.uuid, trace_id)?
+                .ok_or_else(|| bad(ApiError::NotFound(format!("no trace {trace_id}"))))?;
+            let render = trace_query
+                .render(&query, &file, trace_id, &span)
+                .map_err(bad)?;
+            stream(&file, render)
         }
         _ => Err(ExplainError::UnknownRoute(uri.path().to_owned())),
     }

@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use crate::catalog::{Catalog, CatalogError, FileRecord, FileUuid};
-use gstframecast::detections::{self, ParseError as DetectionsError};
 use crate::media::{self, ProbeError};
+use gstframecast::detections::{self, ParseError as DetectionsError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImportError {

@@ -2,12 +2,12 @@
 
 pub mod auth;
 pub mod catalog;
-pub mod clip;
 pub mod config;
 pub mod explain;
 pub mod http;
 pub mod import;
 pub mod media;
 pub mod pipeline;
+pub mod render;
 pub mod serve;
 pub mod thumbnail;

@@ -139,8 +139,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Explain { url, output } => {
             let pipelines = load_pipelines(&config)?;
             let catalog = open_catalog(&config)?;
-            let (composition, default_output) =
-                framecast::explain::composition_for(&url, &catalog, &pipelines)?;
+            let (composition, default_output) = framecast::explain::composition_for(
+                &url,
+                &catalog,
+                &config.catalog_path(),
+                &pipelines,
+            )?;
             println!(
                 "{}",
                 framecast::explain::launch_line(

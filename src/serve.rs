@@ -26,6 +26,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         thumbnails: http::thumbnail_cache(config.thumbnail_cache_bytes),
         thumbnail_timeout: Duration::from_secs(config.thumbnail_timeout_seconds),
         max_clip_seconds: config.max_clip_seconds,
+        catalog_path: config.catalog_path(),
         clip_start_timeout: Duration::from_secs(config.clip_start_timeout_seconds),
     });
 

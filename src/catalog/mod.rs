@@ -93,4 +93,16 @@ pub trait Catalog: Send + Sync + 'static {
     fn file(&self, uuid: FileUuid) -> Result<Option<FileRecord>, CatalogError>;
 
     fn list_files(&self) -> Result<Vec<FileSummary>, CatalogError>;
+
+    /// Where trace `trace_id` of file `uuid` is seen; `None` for an unknown trace.
+    fn trace_span(&self, uuid: FileUuid, trace_id: i64) -> Result<Option<TraceSpan>, CatalogError>;
+}
+
+/// A trace's first and last detection (frame numbers) and who it follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceSpan {
+    pub first: u32,
+    pub last: u32,
+    /// The first identity given to any of its detections.
+    pub identity: Option<String>,
 }

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Catalog, CatalogError, Detection, FileRecord, FileSummary, FileUuid};
+use super::{Catalog, CatalogError, Detection, FileRecord, FileSummary, FileUuid, TraceSpan};
 use crate::media::{FrameIndex, MediaInfo};
 
 /// Schema steps, applied in order; `PRAGMA user_version` counts those already applied.
@@ -194,6 +194,33 @@ impl Catalog for SqliteCatalog {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+
+    fn trace_span(&self, uuid: FileUuid, trace_id: i64) -> Result<Option<TraceSpan>, CatalogError> {
+        // Both through the (file_uuid, trace_id, frame_number) index.
+        let span = self.connection().query_row(
+            "SELECT MIN(frame_number), MAX(frame_number),
+                    (SELECT identity FROM face_detections
+                     WHERE file_uuid = ?1 AND trace_id = ?2 AND identity IS NOT NULL
+                     ORDER BY frame_number LIMIT 1)
+             FROM face_detections WHERE file_uuid = ?1 AND trace_id = ?2",
+            params![uuid.to_string(), trace_id],
+            |row| {
+                Ok((
+                    row.get::<_, Option<u32>>(0)?,
+                    row.get::<_, Option<u32>>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                ))
+            },
+        )?;
+        Ok(match span {
+            (Some(first), Some(last), identity) => Some(TraceSpan {
+                first,
+                last,
+                identity,
+            }),
+            _ => None,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -254,6 +281,33 @@ mod tests {
         assert_eq!(files[0].detections, 1);
         assert_eq!(catalog.file(uuid).unwrap().unwrap().size, 99);
         assert!(catalog.file(FileUuid::new_random()).unwrap().is_none());
+    }
+
+    #[test]
+    fn trace_spans_come_from_the_trace_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = SqliteCatalog::open(&dir.path().join("c.sqlite3")).unwrap();
+        let uuid = FileUuid::new_random();
+        let named = |frame, identity: Option<&str>| Detection {
+            identity: identity.map(str::to_owned),
+            ..detection(frame)
+        };
+        let other_trace = Detection {
+            trace_id: Some(8),
+            ..detection(0)
+        };
+        let rows = [
+            named(9, None),
+            named(4, None),
+            named(6, Some("alice")),
+            other_trace,
+        ];
+        catalog.put_file(&record(uuid), &rows).unwrap();
+        let span = catalog.trace_span(uuid, 7).unwrap().unwrap();
+        assert_eq!((span.first, span.last), (4, 9));
+        assert_eq!(span.identity.as_deref(), Some("alice"));
+        assert_eq!(catalog.trace_span(uuid, 8).unwrap().unwrap().first, 0);
+        assert_eq!(catalog.trace_span(uuid, 99).unwrap(), None);
     }
 
     #[test]

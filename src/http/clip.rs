@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use poem::http::header;
 use poem::web::{Data, Path};
 use poem::{handler, Request, Response};
 
@@ -12,8 +11,7 @@ use super::params::{Audio, Mode, QueryParams, StreamParams};
 use super::AppState;
 use crate::auth::Grant;
 use crate::catalog::FileRecord;
-use crate::clip::{self as render, Clip};
-use crate::pipeline::{stream, PipelineError};
+use crate::render::{Detections, Overlay, Render};
 
 /// Slack when turning times into frames: `1.2 * 25` is 30.000000000000004 in binary
 /// floating point, which must still be frame 30.
@@ -24,7 +22,7 @@ pub fn parse(
     query: &QueryParams,
     file: &FileRecord,
     max_clip_seconds: u64,
-) -> Result<Clip, ApiError> {
+) -> Result<Render, ApiError> {
     let params = StreamParams::parse(query)?;
     let last_frame = file.frame_count().saturating_sub(1) as i64;
     let fps = query
@@ -91,10 +89,16 @@ pub fn parse(
              end_frame inclusive"
         )));
     }
-    let request = Clip {
+    let request = Render {
         first: first as u32,
         last: last as u32,
         audio: params.audio == Audio::On && file.media.has_audio,
+        // Debug: "CLIP" and the frame number on every frame.
+        overlay: (params.mode == Mode::Debug).then(|| Overlay {
+            detections: Detections::None,
+            debug: true,
+            title: Some("CLIP".into()),
+        }),
     };
     let seconds = request.duration_ns(file) as f64 / 1e9;
     if seconds > max_clip_seconds as f64 {
@@ -102,13 +106,6 @@ pub fn parse(
             "frames {first} to {last} last {seconds:.3} s, longer than the {max_clip_seconds} s \
              a clip may last; ask for a shorter span"
         )));
-    }
-    if params.mode == Mode::Debug {
-        return Err(ApiError::NotImplemented(
-            "mode=debug is not served for clips yet (it needs the overlay element); use \
-             mode=normal"
-                .into(),
-        ));
     }
     Ok(request)
 }
@@ -129,47 +126,14 @@ pub async fn clip(
     Data(state): Data<&Arc<AppState>>,
     Data(grant): Data<&Grant>,
 ) -> Result<Response, ApiError> {
-    let http1 = req.version() < poem::http::Version::HTTP_2;
     let file = state.authorized_file(grant, &file_uuid).await?;
     let request = parse(
         &QueryParams::from_request(req),
         &file,
         state.max_clip_seconds,
     )?;
-    let composition = render::composition(&file, &request, &state.pipelines);
-    tracing::debug!(
-        launch = %crate::explain::launch_line(&composition, "clip.ts"),
-        "clip pipeline"
-    );
-    let file_name = request.file_name(&file);
-    let what = format!("clip {file_name}");
-    let timeout = state.clip_start_timeout;
-    // A file that ends early (truncated since import) must not pass for a complete clip.
-    let expected = stream::Expected {
-        element: render::SOURCE_NAME,
-        pad: "video",
-        buffers: request.frames() as u64,
-    };
-    let body = tokio::task::spawn_blocking(move || {
-        stream::start(&composition, timeout, what, Some(expected))
-    })
-    .await
-    .map_err(ApiError::internal)?
-    .map_err(|e| match e {
-        PipelineError::Timeout(_) => ApiError::Unavailable {
-            message: format!("{e} (no output yet); try again"),
-            retry_after_seconds: 5,
-        },
-        e => ApiError::internal(e),
-    })?;
-    Ok(Response::builder()
-        .content_type("video/mp2t")
-        .header(header::CACHE_CONTROL, "public, max-age=86400")
-        .header(
-            header::CONTENT_DISPOSITION,
-            format!("inline; filename=\"{file_name}\""),
-        )
-        .body(body.into_body(http1)))
+    // A clip depends on the file alone, which cannot change under its uuid unnoticed.
+    super::rendered::respond(req, state, &file, &request, "public, max-age=86400").await
 }
 
 #[cfg(test)]

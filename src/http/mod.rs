@@ -6,6 +6,7 @@ mod auth;
 pub mod clip;
 pub mod error;
 pub mod params;
+pub mod rendered;
 pub mod thumbnail;
 mod video;
 
@@ -46,7 +47,9 @@ pub struct AppState {
     pub thumbnail_timeout: Duration,
     /// Longest clip served, in seconds of video.
     pub max_clip_seconds: u64,
-    /// A clip whose pipeline gives no output within this is abandoned with 503.
+    /// The SQLite catalog's path, which `detectionoverlay` reads detections from.
+    pub catalog_path: std::path::PathBuf,
+    /// A stream whose pipeline gives no output within this is abandoned with 503.
     pub clip_start_timeout: Duration,
 }
 
@@ -81,6 +84,11 @@ fn health() -> poem::web::Json<serde_json::Value> {
 pub fn app(state: Arc<AppState>) -> impl Endpoint {
     let api = Route::new()
         .at("/file/:file_uuid/video", get(video::video))
+        .at("/file/:file_uuid/video/bbox", get(rendered::bbox))
+        .at(
+            "/file/:file_uuid/trace/:trace_id/video",
+            get(rendered::trace_video),
+        )
         .at("/file/:file_uuid/thumbnail", get(thumbnail::thumbnail))
         .at("/file/:file_uuid/clip", get(clip::clip))
         .around(auth::require_token);

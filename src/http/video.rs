@@ -13,7 +13,8 @@ use poem::web::{Data, Path};
 use poem::{handler, Body, Request, Response};
 
 use super::error::ApiError;
-use super::params::{Audio, Mode, QueryParams, StreamParams};
+use super::params::QueryParams;
+use super::rendered;
 use super::AppState;
 use crate::auth::Grant;
 use crate::catalog::FileRecord;
@@ -30,19 +31,21 @@ pub async fn video(
     Data(state): Data<&Arc<AppState>>,
     Data(grant): Data<&Grant>,
 ) -> Result<Response, ApiError> {
-    let params = StreamParams::parse(&QueryParams::from_request(req))?;
+    let query = QueryParams::from_request(req);
     let file = state.authorized_file(grant, &file_uuid).await?;
-    if params.mode == Mode::Debug {
-        return Err(ApiError::NotImplemented(
-            "mode=debug (detection overlay) is not available yet; use mode=normal".into(),
-        ));
+    match rendered::parse_video(&query, &file)? {
+        None => serve_file(req, &file).await,
+        Some(render) => {
+            rendered::respond(
+                req,
+                state,
+                &file,
+                &render,
+                rendered::DETECTIONS_CACHE_CONTROL,
+            )
+            .await
+        }
     }
-    if params.audio == Audio::Off {
-        return Err(ApiError::NotImplemented(
-            "audio=off is not available yet; use audio=on".into(),
-        ));
-    }
-    serve_file(req, &file).await
 }
 
 /// The validators of the file as imported: a strong ETag and Last-Modified.

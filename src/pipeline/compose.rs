@@ -12,34 +12,44 @@ use super::files::{Chain, MUXER_NAME};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Prop {
     U64(u64),
+    I64(i64),
     I32(i32),
     Bool(bool),
     Str(String),
     Path(PathBuf),
     Caps(gst::Caps),
+    /// An enum property, by its nick.
+    Enum(&'static str),
 }
 
 impl Prop {
-    fn to_value(&self) -> gst::glib::Value {
-        match self {
+    /// Sets property `name` of `element` to this value.
+    fn apply(&self, element: &gst::Element, name: &str) {
+        let value = match self {
             Prop::U64(v) => v.to_value(),
+            Prop::I64(v) => v.to_value(),
             Prop::I32(v) => v.to_value(),
             Prop::Bool(v) => v.to_value(),
             Prop::Str(v) => v.to_value(),
             Prop::Path(v) => v.to_string_lossy().to_value(),
             Prop::Caps(v) => v.to_value(),
-        }
+            // The enum's type is the element's: set it by nick.
+            Prop::Enum(nick) => return element.set_property_from_str(name, nick),
+        };
+        element.set_property(name, value);
     }
 
     /// As written in a gst-launch description.
     fn to_launch(&self) -> String {
         match self {
             Prop::U64(v) => v.to_string(),
+            Prop::I64(v) => v.to_string(),
             Prop::I32(v) => v.to_string(),
             Prop::Bool(v) => v.to_string(),
             Prop::Str(v) => quote_launch(v),
             Prop::Path(v) => quote_launch(&v.to_string_lossy()),
             Prop::Caps(v) => quote_launch(&v.to_string()),
+            Prop::Enum(nick) => nick.to_string(),
         }
     }
 }
@@ -83,7 +93,7 @@ impl ElementSpec {
         }
         let element = builder.build()?;
         for (name, value) in &self.props {
-            element.set_property(name, value.to_value());
+            value.apply(&element, name);
         }
         Ok(element)
     }
@@ -119,7 +129,7 @@ impl ChainUse {
             let element = bin
                 .by_name(name)
                 .ok_or_else(|| format!("no element {name} in {}", self.chain.spec.file))?;
-            element.set_property(property, value.to_value());
+            value.apply(&element, property);
         }
         Ok(bin)
     }

@@ -327,17 +327,6 @@ fn bad_parameters_say_what_is_valid() {
     assert_eq!(get("start_frame=0&end_frame=49").status(), 200);
 }
 
-#[test]
-fn debug_mode_is_not_implemented_yet() {
-    let c = Clips::new();
-    let uuid = c.server.import(&bframes_mp4(), None);
-    assert_json_error(
-        c.get(&uuid, "start_frame=0&end_frame=4&mode=debug"),
-        501,
-        "not_implemented",
-    );
-}
-
 /// 60 s: long enough that its clip cannot finish into the socket buffers.
 fn long_mp4() -> PathBuf {
     generated("clip-long.mp4", |p| {

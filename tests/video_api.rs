@@ -301,15 +301,6 @@ fn bad_parameters_and_unknown_files() {
         );
         assert!(message.contains(needle), "{message}");
     }
-    for query in ["mode=debug", "audio=off"] {
-        let (k, v) = query.split_once('=').unwrap();
-        assert_json_error(
-            f.get().query(&[(k, v)]).send().unwrap(),
-            501,
-            "not_implemented",
-        );
-    }
-
     let all = f.server.cli(&["token", "--all-files"]);
     let all = String::from_utf8(all.stdout).unwrap().trim().to_owned();
     let get = |uuid: &str| {

@@ -115,15 +115,13 @@ impl TraceQuery {
         let first = index
             .frame_at(first_ts.saturating_sub(self.padding_ns))
             .unwrap_or(0);
-        let last = if self.padding_ns == 0 {
-            span.last
-        } else {
-            let end = index.timestamp(span.last + 1).unwrap_or(index.end_ns());
-            index
-                .frame_at(end.saturating_add(self.padding_ns))
-                .unwrap_or(span.last)
-        }
-        .min(last_frame);
+        // The last frame that starts within `padding` of the end of the trace's last.
+        let end = index.timestamp(span.last + 1).unwrap_or(index.end_ns());
+        let last = index
+            .frame_at(end.saturating_add(self.padding_ns).saturating_sub(1))
+            .unwrap_or(span.last)
+            .max(span.last)
+            .min(last_frame);
         let identity = span
             .identity
             .as_deref()

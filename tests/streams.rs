@@ -1,0 +1,329 @@
+//! The re-encoded streams with detections drawn (/video/bbox, /trace/:id/video,
+//! /video?mode=debug), the video without audio (/video?audio=off) and debug clips: frame
+//! counts, audio, and pixels of the decoded output where the detections say.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::{assert_json_error, client, ffmpeg, ffmpeg_frame, frame_count, generated, Server};
+
+const WIDTH: usize = 1280;
+const HEIGHT: usize = 720;
+const FRAMES: u32 = 75;
+const GREY: u8 = 128;
+
+/// 3 s of flat grey 720p at 25 fps with a sine: any drawn pixel stands out.
+fn grey_mp4() -> PathBuf {
+    generated("streams-grey.mp4", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=0x808080:size=1280x720:rate=25:duration=3",
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=duration=3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-pix_fmt",
+            "yuv420p",
+            "-g",
+            "25",
+            "-c:a",
+            "aac",
+            "-shortest",
+            p.to_str().unwrap(),
+        ])
+    })
+}
+
+/// A labelled box without trace on frames 0-49; trace 7 on frames 20 and 30 only, moving
+/// right by 200 px.
+const DETECTIONS: &str = r#"
+{"frame": 10, "x": 100, "y": 200, "w": 240, "h": 180, "label": "face", "confidence": 0.9}
+{"frame": 20, "x": 600, "y": 300, "w": 160, "h": 160, "trace_id": 7, "identity": "alice"}
+{"frame": 30, "x": 800, "y": 300, "w": 160, "h": 160, "trace_id": 7, "identity": "alice"}
+"#;
+
+struct Streams {
+    server: Server,
+    token: String,
+    uuid: String,
+    dir: tempfile::TempDir,
+}
+
+impl Streams {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let detections = dir.path().join("detections.jsonl");
+        std::fs::File::create(&detections)
+            .unwrap()
+            .write_all(DETECTIONS.trim_start().as_bytes())
+            .unwrap();
+        let server = Server::start();
+        let uuid = server.import(&grey_mp4(), Some(&detections));
+        let token = server.token(&[&uuid]);
+        Streams {
+            server,
+            token,
+            uuid,
+            dir,
+        }
+    }
+
+    fn get(&self, path: &str) -> reqwest::blocking::Response {
+        client()
+            .get(
+                self.server
+                    .url(&format!("/api/v1/file/{}{path}", self.uuid)),
+            )
+            .bearer_auth(&self.token)
+            .send()
+            .unwrap()
+    }
+
+    /// The stream at `path`, saved; checks status and type.
+    fn stream(&self, path: &str) -> PathBuf {
+        let response = self.get(path);
+        assert_eq!(response.status(), 200, "{path}: {:?}", response.text());
+        assert_eq!(response.headers()["content-type"], "video/mp2t");
+        let bytes = response.bytes().unwrap();
+        let name = format!("{}.ts", path.replace(['/', '?', '&', '='], "_"));
+        let file = self.dir.path().join(name);
+        std::fs::write(&file, &bytes).unwrap();
+        file
+    }
+}
+
+/// RGB of pixel (x, y).
+fn rgb(frame: &[u8], x: usize, y: usize) -> [u8; 3] {
+    let at = (y * WIDTH + x) * 3;
+    [frame[at], frame[at + 1], frame[at + 2]]
+}
+
+/// Whether the pixel is the untouched grey (give or take the encoder).
+fn is_grey(frame: &[u8], x: usize, y: usize) -> bool {
+    rgb(frame, x, y)
+        .iter()
+        .all(|&c| (c as i32 - GREY as i32).abs() <= 8)
+}
+
+/// How many pixels of the rectangle are not grey.
+fn drawn_pixels(frame: &[u8], x: usize, y: usize, w: usize, h: usize) -> usize {
+    (y..y + h)
+        .flat_map(|row| (x..x + w).map(move |column| (column, row)))
+        .filter(|&(column, row)| !is_grey(frame, column, row))
+        .count()
+}
+
+fn audio_streams(path: &Path) -> usize {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a", "-show_entries"])
+        .args(["stream=index", "-of", "csv=p=0", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    // MPEG-TS lists its program's streams again, after an empty line.
+    let text = String::from_utf8(output.stdout).unwrap();
+    let indices: std::collections::BTreeSet<&str> =
+        text.lines().filter(|line| !line.is_empty()).collect();
+    indices.len()
+}
+
+#[test]
+fn bbox_draws_each_detection_on_its_frame_only() {
+    let s = Streams::new();
+    let stream = s.stream("/video/bbox");
+    assert_eq!(frame_count(&stream), FRAMES);
+    assert_eq!(audio_streams(&stream), 1);
+
+    let frame = ffmpeg_frame(&stream, 10, None);
+    // The box's edges (2 px at 720p, on its outermost pixels and outwards) in the colour of
+    // its label, the interior and the rest untouched.
+    let (r, g, b) = gstframecast::detection_color(None, "face");
+    for (x, y) in [(100, 290), (339, 290), (220, 200), (220, 379)] {
+        let got = rgb(&frame, x, y);
+        let want = [r, g, b];
+        let off = got
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (*a as i32 - b as i32).abs());
+        assert!(
+            off.max().unwrap() <= 48,
+            "edge ({x},{y}): {got:?}, want {want:?}"
+        );
+    }
+    assert_eq!(drawn_pixels(&frame, 110, 210, 220, 160), 0, "interior");
+    assert!(is_grey(&frame, 700, 600));
+    // The label sits on its background above the box.
+    assert!(
+        drawn_pixels(&frame, 100, 160, 120, 38) > 500,
+        "label above the box"
+    );
+    // No debug panel without debug.
+    assert_eq!(drawn_pixels(&frame, 0, 0, 90, 90), 0, "no panel");
+
+    // Frame 11 has no detection.
+    let frame = ffmpeg_frame(&stream, 11, None);
+    assert_eq!(drawn_pixels(&frame, 0, 0, WIDTH, HEIGHT), 0);
+    // Frame 20: trace 7's box, labelled "#7 alice".
+    let frame = ffmpeg_frame(&stream, 20, None);
+    assert!(!is_grey(&frame, 600, 380), "trace box edge");
+    assert_eq!(
+        drawn_pixels(&frame, 100, 200, 240, 180),
+        0,
+        "frame 10's box is gone"
+    );
+}
+
+#[test]
+fn start_jumps_in_and_audio_off_drops_the_audio() {
+    let s = Streams::new();
+    let stream = s.stream("/video/bbox?start=10&audio=off");
+    assert_eq!(frame_count(&stream), FRAMES - 10);
+    assert_eq!(audio_streams(&stream), 0);
+    // Its first frame is frame 10, with its box.
+    let frame = ffmpeg_frame(&stream, 0, None);
+    assert!(!is_grey(&frame, 100, 290));
+
+    let plain = s.stream("/video?audio=off");
+    assert_eq!(frame_count(&plain), FRAMES);
+    assert_eq!(audio_streams(&plain), 0);
+    assert_eq!(
+        drawn_pixels(&ffmpeg_frame(&plain, 10, None), 0, 0, WIDTH, HEIGHT),
+        0
+    );
+    assert_eq!(frame_count(&s.stream("/video?audio=off&start=70")), 5);
+}
+
+#[test]
+fn debug_adds_the_info_panel() {
+    let s = Streams::new();
+    let stream = s.stream("/video?mode=debug&audio=off");
+    assert_eq!(frame_count(&stream), FRAMES);
+    for n in [0, 10, 74] {
+        let frame = ffmpeg_frame(&stream, n, None);
+        assert!(
+            drawn_pixels(&frame, 0, 0, 90, 90) > 1000,
+            "panel on frame {n}"
+        );
+    }
+    assert!(
+        !is_grey(&ffmpeg_frame(&stream, 10, None), 100, 290),
+        "boxes too"
+    );
+
+    let clip = s.stream("/clip?start_frame=5&end_frame=14&mode=debug");
+    assert_eq!(frame_count(&clip), 10);
+    let frame = ffmpeg_frame(&clip, 5, None);
+    assert!(drawn_pixels(&frame, 0, 0, 90, 90) > 1000, "CLIP panel");
+    // Clips draw no detections: frame 10's box is not there.
+    assert_eq!(drawn_pixels(&frame, 90, 190, 260, 200), 0);
+    let normal = s.stream("/clip?start_frame=5&end_frame=14");
+    assert_eq!(
+        drawn_pixels(&ffmpeg_frame(&normal, 5, None), 0, 0, WIDTH, HEIGHT),
+        0
+    );
+}
+
+#[test]
+fn trace_spans_its_detections_with_padding_and_interpolates_between() {
+    let s = Streams::new();
+    // Detections on frames 20 and 30; 0.4 s = 10 frames of padding each side.
+    let stream = s.stream("/trace/7/video?padding=0.4&audio=off");
+    assert_eq!(frame_count(&stream), 31);
+    // Output frame k is frame 10 + k. Frame 20: thick box (4 px) at x=600.
+    let frame = ffmpeg_frame(&stream, 10, None);
+    assert!(
+        drawn_pixels(&frame, 596, 340, 4, 60) > 200,
+        "thick left edge"
+    );
+    assert_eq!(drawn_pixels(&frame, 610, 310, 140, 140), 0, "interior");
+    // Frame 25, between: a thin box halfway, at x=700.
+    let frame = ffmpeg_frame(&stream, 15, None);
+    assert!(
+        drawn_pixels(&frame, 699, 340, 2, 60) > 40,
+        "thin interpolated edge"
+    );
+    assert!(
+        drawn_pixels(&frame, 690, 340, 6, 60) < 20,
+        "thin, not thick"
+    );
+    assert_eq!(
+        drawn_pixels(&frame, 580, 290, 40, 200),
+        0,
+        "not at frame 20's place"
+    );
+    // Frame 12, before the trace: nothing; no other detections in normal mode.
+    assert_eq!(
+        drawn_pixels(&ffmpeg_frame(&stream, 2, None), 0, 0, WIDTH, HEIGHT),
+        0
+    );
+
+    // Default padding is 2 s, clamped to the file: frames 0 to 30 + 50.
+    assert_eq!(frame_count(&s.stream("/trace/7/video?audio=off")), FRAMES);
+    let with_audio = s.stream("/trace/7/video?padding=0");
+    assert_eq!(frame_count(&with_audio), 11);
+    assert_eq!(audio_streams(&with_audio), 1);
+    // Debug: the panel, and frame 10's detection thin and grey.
+    let debug = s.stream("/trace/7/video?padding=0.4&mode=debug&audio=off");
+    let frame = ffmpeg_frame(&debug, 0, None);
+    assert!(drawn_pixels(&frame, 0, 0, 90, 90) > 1000, "panel");
+    assert!(
+        drawn_pixels(&frame, 96, 260, 6, 60) > 20,
+        "the others, thin and grey"
+    );
+    let normal = ffmpeg_frame(&stream, 0, None);
+    assert_eq!(
+        drawn_pixels(&normal, 96, 260, 6, 60),
+        0,
+        "not in normal mode"
+    );
+}
+
+#[test]
+fn bad_requests_are_json_errors() {
+    let s = Streams::new();
+    assert_json_error(s.get("/trace/8/video"), 404, "not_found");
+    for (path, needle) in [
+        ("/trace/x/video", "integer"),
+        ("/trace/7/video?padding=-1", "padding"),
+        ("/trace/7/video?padding=abc", "padding"),
+        ("/trace/7/video?padding=0&start=5", "from 20 to 30"),
+        ("/trace/8/video?padding=nan", "padding"),
+        ("/video/bbox?start=75", "from 0 to 74"),
+        ("/video/bbox?start=-1", "start"),
+        ("/video/bbox?mode=loud", "mode"),
+        ("/video?start=3", "Range"),
+    ] {
+        let message = assert_json_error(s.get(path), 400, "bad_parameter");
+        assert!(message.contains(needle), "{path}: {message}");
+    }
+    // Still serving.
+    assert_eq!(s.get("/video").status(), 200);
+}
+
+#[test]
+fn explain_reproduces_the_streams_byte_for_byte() {
+    let s = Streams::new();
+    for path in [
+        "/video/bbox?start=5&audio=off",
+        "/trace/7/video?padding=0.2&mode=debug&audio=off",
+    ] {
+        let served = std::fs::read(s.stream(path)).unwrap();
+        let url = format!("/api/v1/file/{}{path}", s.uuid);
+        let (line, written) = s
+            .server
+            .run_explained(&url, &s.dir.path().join("explained.ts"));
+        assert!(line.contains("detectionoverlay"), "{line}");
+        assert!(
+            written == served,
+            "{path}: explain differs from HTTP: {line}"
+        );
+    }
+}

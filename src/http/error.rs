@@ -30,8 +30,6 @@ pub enum ApiError {
     PreconditionFailed,
     #[error("the requested range is outside the file's {size} bytes")]
     RangeNotSatisfiable { size: u64 },
-    #[error("{0}")]
-    NotImplemented(String),
     /// Details go to the log, never to the client (they may hold paths).
     #[error("internal error; the server log has the details")]
     Internal(String),
@@ -63,7 +61,6 @@ impl ApiError {
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
-            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -82,7 +79,6 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::PreconditionFailed => "precondition_failed",
             ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
-            ApiError::NotImplemented(_) => "not_implemented",
             ApiError::Internal(_) => "internal_error",
             ApiError::Timeout(_) => "timeout",
             ApiError::Unavailable { .. } => "unavailable",

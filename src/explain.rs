@@ -8,7 +8,7 @@ use crate::http as rest;
 use crate::http::error::ApiError;
 use crate::http::params::QueryParams;
 use crate::pipeline::{Composition, PipelineFiles};
-use crate::render::Render;
+use crate::render::{Plan, Render};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExplainError {
@@ -47,9 +47,10 @@ pub fn composition_for(
         let uuid: FileUuid = uuid.parse().map_err(ExplainError::BadRequest)?;
         catalog.file(uuid)?.ok_or(ExplainError::UnknownFile(uuid))
     };
-    let stream = |file: &FileRecord, render: Render| {
-        let composition = crate::render::composition(file, &render, pipelines, catalog_path);
-        Ok((composition, "stream.ts"))
+    // As the routes plan them: only /video may copy the video instead of re-encoding it.
+    let stream = |file: &FileRecord, render: Render, remux: bool| {
+        let plan = Plan::new(file, &render, pipelines, catalog_path, remux);
+        Ok((plan.composition, "stream.ts"))
     };
     match segments.as_slice() {
         ["api", "v1", "file", uuid, "thumbnail"] => {
@@ -63,20 +64,18 @@ pub fn composition_for(
         ["api", "v1", "file", uuid, "clip"] => {
             let file = file(uuid)?;
             let request = rest::clip::parse(&query, &file, u64::MAX).map_err(bad)?;
-            Ok((
-                crate::render::composition(&file, &request, pipelines, catalog_path),
-                "clip.ts",
-            ))
+            let plan = Plan::new(&file, &request, pipelines, catalog_path, false);
+            Ok((plan.composition, "clip.ts"))
         }
         ["api", "v1", "file", uuid, "video", "bbox"] => {
             let file = file(uuid)?;
             let render = rest::rendered::parse_bbox(&query, &file, false).map_err(bad)?;
-            stream(&file, render)
+            stream(&file, render, false)
         }
         ["api", "v1", "file", uuid, "video"] => {
             let file = file(uuid)?;
             match rest::rendered::parse_video(&query, &file).map_err(bad)? {
-                Some(render) => stream(&file, render),
+                Some(render) => stream(&file, render, true),
                 None => Err(ExplainError::NoPipeline(uri.path().to_owned())),
             }
         }
@@ -90,7 +89,7 @@ pub fn composition_for(
             let render = trace_query
                 .render(&query, &file, trace_id, &span)
                 .map_err(bad)?;
-            stream(&file, render)
+            stream(&file, render, false)
         }
         _ => Err(ExplainError::UnknownRoute(uri.path().to_owned())),
     }

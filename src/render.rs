@@ -6,8 +6,10 @@
 use std::path::Path;
 
 use crate::catalog::FileRecord;
+use crate::pipeline::stream::Expected;
 use crate::pipeline::{
-    self, files, Branch, ChainUse, Composition, ElementSpec, Muxing, PipelineFiles, Prop, Stage,
+    self, files, Branch, ChainUse, Composition, ElementSpec, Muxing, PipelineFiles, Prop,
+    SourcePad, Stage,
 };
 
 /// The name of the framesrc (`src.video`, `src.audio` in gst-launch terms).
@@ -91,12 +93,12 @@ pub fn composition(
     }
     video.push(chain(files::CLIP_VIDEO));
     let mut branches = vec![Branch {
-        pad: "video",
+        pad: SourcePad::Named("video"),
         stages: video,
     }];
     if render.audio {
         branches.push(Branch {
-            pad: "audio",
+            pad: SourcePad::Named("audio"),
             stages: vec![chain(files::CLIP_AUDIO)],
         });
     }
@@ -142,4 +144,102 @@ fn overlay_element(
         element = element.prop("title", Prop::Str(title.clone()));
     }
     element
+}
+
+/// The name of the parser in [`remux_composition`], whose buffers are the frames.
+pub const REMUX_PARSER_NAME: &str = "videoparse";
+
+/// The file's video as it is, without its audio, in the clip muxer: `None` unless its codec
+/// goes into MPEG-TS as is (H.264, H.265) and it starts at a keyframe. (An MP4 cut with an
+/// edit list between keyframes starts with frames that only show after decoding a hidden
+/// keyframe, which the muxer drops: those are re-encoded instead.)
+fn remux_composition(file: &FileRecord, files: &PipelineFiles) -> Option<Composition> {
+    let (parser, caps) = match file.media.video_codec.as_str() {
+        "h264" => ("h264parse", "video/x-h264"),
+        "hevc" => ("h265parse", "video/x-h265"),
+        _ => return None,
+    };
+    if !file.media.frame_index.is_keyframe(0) {
+        return None;
+    }
+    let caps = gst::Caps::builder(caps)
+        .field("stream-format", "byte-stream")
+        .field("alignment", "au")
+        .build();
+    let video = vec![
+        // Parameter sets before every keyframe, so that players can join anywhere.
+        Stage::Element(
+            ElementSpec::new(parser)
+                .named(REMUX_PARSER_NAME)
+                .prop("config-interval", Prop::I32(-1)),
+        ),
+        Stage::Element(ElementSpec::new("capsfilter").prop("caps", Prop::Caps(caps))),
+    ];
+    Some(Composition {
+        stages: vec![
+            Stage::Element(
+                ElementSpec::new("filesrc").prop("location", Prop::Path(file.path.clone())),
+            ),
+            Stage::Element(ElementSpec::new("parsebin").named(SOURCE_NAME)),
+            Stage::Mux(Muxing {
+                branches: vec![Branch {
+                    pad: SourcePad::Accepted,
+                    stages: video,
+                }],
+                mux: ChainUse {
+                    chain: files.get(files::CLIP_MUX).clone(),
+                    overrides: Vec::new(),
+                },
+            }),
+        ],
+    })
+}
+
+/// A stream ready to run: its pipeline, its name, and the frames it must deliver (a file
+/// truncated since import ends demuxers quietly, and must not pass for complete).
+pub struct Plan {
+    pub composition: Composition,
+    pub file_name: String,
+    pub expected: Expected,
+}
+
+impl Plan {
+    /// The pipeline for `render`. With `remux`, a render that would change nothing in the
+    /// video (the whole of it, no overlay, no audio) copies the video instead when
+    /// [`remux_composition`] can.
+    pub fn new(
+        file: &FileRecord,
+        render: &Render,
+        files: &PipelineFiles,
+        catalog: &Path,
+        remux: bool,
+    ) -> Plan {
+        let file_name = render.file_name(file);
+        let whole_video_only = render.overlay.is_none()
+            && !render.audio
+            && render.first == 0
+            && render.last + 1 == file.frame_count() as u32;
+        if let Some(composition) =
+            remux_composition(file, files).filter(|_| remux && whole_video_only)
+        {
+            return Plan {
+                composition,
+                file_name,
+                expected: Expected {
+                    element: REMUX_PARSER_NAME,
+                    pad: "src",
+                    buffers: render.frames().into(),
+                },
+            };
+        }
+        Plan {
+            composition: composition(file, render, files, catalog),
+            file_name,
+            expected: Expected {
+                element: SOURCE_NAME,
+                pad: "video",
+                buffers: render.frames().into(),
+            },
+        }
+    }
 }

@@ -327,3 +327,97 @@ fn explain_reproduces_the_streams_byte_for_byte() {
         );
     }
 }
+
+/// `ffmpeg -f framemd5` of the video: one line per decoded frame.
+fn frame_md5s(path: &Path) -> Vec<String> {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "error", "-i", path.to_str().unwrap()])
+        .args(["-map", "0:v:0", "-f", "framemd5", "-"])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .filter(|line| !line.starts_with('#'))
+        // The hash, not the timestamps (MPEG-TS shifts them).
+        .map(|line| line.rsplit(',').next().unwrap().trim().to_owned())
+        .collect()
+}
+
+fn video_codec(path: &Path) -> String {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
+        .args([
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+            path.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(output.stdout).unwrap();
+    text.split_whitespace().next().unwrap_or("").to_owned()
+}
+
+#[test]
+fn audio_off_copies_the_video_when_the_codec_allows() {
+    let s = Streams::new();
+    // H.264 from a keyframe: copied, so it decodes to the very same frames.
+    let copied = s.stream("/video?audio=off");
+    assert_eq!(audio_streams(&copied), 0);
+    let original = frame_md5s(&grey_mp4());
+    assert_eq!(original.len(), FRAMES as usize);
+    assert_eq!(
+        frame_md5s(&copied),
+        original,
+        "the video is copied, not re-encoded"
+    );
+    let url = format!("/api/v1/file/{}/video?audio=off", s.uuid);
+    let (line, written) = s
+        .server
+        .run_explained(&url, &s.dir.path().join("explained.ts"));
+    assert!(line.contains("parsebin"), "{line}");
+    assert!(written == std::fs::read(&copied).unwrap(), "{line}");
+
+    // VP9 does not go into MPEG-TS: re-encoded to H.264, every frame.
+    let vp9 = common::vp9_webm();
+    let uuid = s.server.import(&vp9, None);
+    let token = s.server.token(&[&uuid]);
+    let response = client()
+        .get(
+            s.server
+                .url(&format!("/api/v1/file/{uuid}/video?audio=off")),
+        )
+        .bearer_auth(token)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let path = s.dir.path().join("vp9.ts");
+    std::fs::write(&path, response.bytes().unwrap()).unwrap();
+    assert_eq!(video_codec(&path), "h264");
+    assert_eq!(frame_count(&path), frame_count(&vp9));
+
+    // An MP4 cut with an edit list between keyframes starts with frames that need a hidden
+    // keyframe: re-encoded, as many frames as a clip of the whole file.
+    let cut = s.server.import(&common::edit_list_mp4(), None);
+    let token = s.server.token(&[&cut]);
+    let fetch = |query: &str| {
+        let response = client()
+            .get(s.server.url(&format!("/api/v1/file/{cut}/{query}")))
+            .bearer_auth(&token)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200, "{query}");
+        let path = s.dir.path().join(format!("cut-{}.ts", query.len()));
+        std::fs::write(&path, response.bytes().unwrap()).unwrap();
+        frame_count(&path)
+    };
+    let frames = fetch("video?audio=off");
+    assert!(frames > 0);
+    let last = frames - 1;
+    assert_eq!(
+        fetch(&format!("clip?start_frame=0&end_frame={last}&audio=off")),
+        frames
+    );
+}

@@ -133,7 +133,8 @@ pub async fn clip(
         state.max_clip_seconds,
     )?;
     // A clip depends on the file alone, which cannot change under its uuid unnoticed.
-    super::rendered::respond(req, state, &file, &request, "public, max-age=86400").await
+    let plan = state.plan(&file, &request, false);
+    super::rendered::respond(req, state, plan, "public, max-age=86400").await
 }
 
 #[cfg(test)]

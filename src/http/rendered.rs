@@ -20,7 +20,7 @@ use super::AppState;
 use crate::auth::Grant;
 use crate::catalog::{FileRecord, TraceSpan};
 use crate::pipeline::{stream, PipelineError};
-use crate::render::{self, Detections, Overlay, Render};
+use crate::render::{Detections, Overlay, Plan, Render};
 
 /// Seconds of video around a trace, by default.
 const DEFAULT_TRACE_PADDING_SECONDS: f64 = 2.0;
@@ -163,30 +163,26 @@ pub async fn trace_span(
         .ok_or_else(|| ApiError::NotFound(format!("file {uuid} has no trace {trace_id}")))
 }
 
-/// Streams `render` of `file` as MPEG-TS, starting the pipeline first so that a failure to
-/// start is still a JSON error.
+/// Streams `plan` as MPEG-TS, starting the pipeline first so that a failure to start is
+/// still a JSON error.
 pub async fn respond(
     req: &Request,
     state: &AppState,
-    file: &FileRecord,
-    render: &Render,
+    plan: Plan,
     cache_control: &'static str,
 ) -> Result<Response, ApiError> {
     let http1 = req.version() < poem::http::Version::HTTP_2;
-    let composition = render::composition(file, render, &state.pipelines, &state.catalog_path);
-    let file_name = render.file_name(file);
+    let Plan {
+        composition,
+        file_name,
+        expected,
+    } = plan;
     tracing::debug!(
         launch = %crate::explain::launch_line(&composition, &file_name),
         "stream pipeline"
     );
     let what = format!("stream {file_name}");
     let timeout = state.clip_start_timeout;
-    // A file that ends early (truncated since import) must not pass for a complete stream.
-    let expected = stream::Expected {
-        element: render::SOURCE_NAME,
-        pad: "video",
-        buffers: render.frames() as u64,
-    };
     let body = tokio::task::spawn_blocking(move || {
         stream::start(&composition, timeout, what, Some(expected))
     })
@@ -209,6 +205,13 @@ pub async fn respond(
         .body(body.into_body(http1)))
 }
 
+impl AppState {
+    /// The plan for `render` of `file`; `remux` as in [`Plan::new`].
+    pub fn plan(&self, file: &FileRecord, render: &Render, remux: bool) -> Plan {
+        Plan::new(file, render, &self.pipelines, &self.catalog_path, remux)
+    }
+}
+
 /// Detections may be re-imported: caches revalidate (and, without validators, refetch).
 pub const DETECTIONS_CACHE_CONTROL: &str = "no-cache";
 
@@ -221,7 +224,13 @@ pub async fn bbox(
 ) -> Result<Response, ApiError> {
     let file = state.authorized_file(grant, &file_uuid).await?;
     let render = parse_bbox(&QueryParams::from_request(req), &file, false)?;
-    respond(req, state, &file, &render, DETECTIONS_CACHE_CONTROL).await
+    respond(
+        req,
+        state,
+        state.plan(&file, &render, false),
+        DETECTIONS_CACHE_CONTROL,
+    )
+    .await
 }
 
 #[handler]
@@ -238,5 +247,11 @@ pub async fn trace_video(
     let trace_query = TraceQuery::parse(&query)?;
     let span = trace_span(state, &file, trace_id).await?;
     let render = trace_query.render(&query, &file, trace_id, &span)?;
-    respond(req, state, &file, &render, DETECTIONS_CACHE_CONTROL).await
+    respond(
+        req,
+        state,
+        state.plan(&file, &render, false),
+        DETECTIONS_CACHE_CONTROL,
+    )
+    .await
 }

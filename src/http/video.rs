@@ -36,14 +36,8 @@ pub async fn video(
     match rendered::parse_video(&query, &file)? {
         None => serve_file(req, &file).await,
         Some(render) => {
-            rendered::respond(
-                req,
-                state,
-                &file,
-                &render,
-                rendered::DETECTIONS_CACHE_CONTROL,
-            )
-            .await
+            let plan = state.plan(&file, &render, true);
+            rendered::respond(req, state, plan, rendered::DETECTIONS_CACHE_CONTROL).await
         }
     }
 }

@@ -212,8 +212,27 @@ pub struct Muxing {
 /// One input of a muxer: the source's pad `pad` through `stages`.
 #[derive(Debug, Clone)]
 pub struct Branch {
-    pub pad: &'static str,
+    pub pad: SourcePad,
     pub stages: Vec<Stage>,
+}
+
+/// Which of the source's pads feeds a branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SourcePad {
+    /// The pad of this name (framesrc's `video`, `audio`): `src.video` in gst-launch.
+    Named(&'static str),
+    /// The first pad that can link to the branch (parsebin's `src_%u` are numbered in no
+    /// fixed order): `src.` in gst-launch, whose delayed linking does the same.
+    Accepted,
+}
+
+impl std::fmt::Display for SourcePad {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SourcePad::Named(name) => f.write_str(name),
+            SourcePad::Accepted => f.write_str("first accepted"),
+        }
+    }
 }
 
 /// source ! stages... ! sink, as data.
@@ -282,7 +301,10 @@ impl Composition {
                     words.pop();
                     let source = previous_name.expect("a muxing stage follows a named element");
                     for branch in &muxing.branches {
-                        words.push(format!("{source}.{}", branch.pad));
+                        words.push(match branch.pad {
+                            SourcePad::Named(pad) => format!("{source}.{pad}"),
+                            SourcePad::Accepted => format!("{source}."),
+                        });
                         for stage in &branch.stages {
                             words.push("!".to_owned());
                             words.extend(stage_words(stage));
@@ -367,10 +389,15 @@ fn build_muxing(
     source.connect_pad_added({
         let starts = starts.clone();
         move |_, pad| {
-            let Some((_, to)) = starts.iter().find(|(name, _)| pad.name() == *name) else {
-                return;
-            };
-            if let Some(sink) = to.upgrade().and_then(|to| to.static_pad("sink")) {
+            let sinks = starts.iter().filter_map(|(source_pad, to)| {
+                let sink = to.upgrade()?.static_pad("sink")?;
+                let takes = match source_pad {
+                    SourcePad::Named(name) => pad.name() == *name,
+                    SourcePad::Accepted => !sink.is_linked() && pad.can_link(&sink),
+                };
+                takes.then_some(sink)
+            });
+            if let Some(sink) = sinks.into_iter().next() {
                 if let Err(e) = pad.link(&sink) {
                     gst::warning!(gst::CAT_DEFAULT, "cannot link pad {}: {e:?}", pad.name());
                 }
@@ -482,14 +509,14 @@ mod tests {
                 Stage::Mux(Muxing {
                     branches: vec![
                         Branch {
-                            pad: "video",
+                            pad: SourcePad::Named("video"),
                             stages: vec![Stage::Chain(chain(
                                 super::super::files::CLIP_VIDEO,
                                 "videoconvert ! x264enc",
                             ))],
                         },
                         Branch {
-                            pad: "audio",
+                            pad: SourcePad::Named("audio"),
                             stages: vec![Stage::Element(ElementSpec::new("audioconvert"))],
                         },
                     ],

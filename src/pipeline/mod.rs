@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-pub use compose::{Branch, ChainUse, Composition, ElementSpec, Muxing, Prop, Stage};
+pub use compose::{Branch, ChainUse, Composition, ElementSpec, Muxing, Prop, SourcePad, Stage};
 pub use files::{Chain, PipelineFileError, PipelineFiles};
 
 /// Initialises GStreamer and registers framecast's elements in this process (once).

@@ -22,7 +22,8 @@ if ! "$framecast" files | grep -q "^$demo_uuid"; then
   awk 'BEGIN {
     for (f = 0; f < 900; f++) {
       printf "{\"frame\": %d, \"x\": %d, \"y\": 200, \"w\": 160, \"h\": 200, \"label\": \"face\", \"confidence\": 0.93, \"trace_id\": 1, \"identity\": \"alice\"}\n", f, 40 + f
-      if (f >= 150 && f < 750)
+      # Detected every 5th frame only: the trace stream interpolates between.
+      if (f >= 150 && f < 750 && f % 5 == 0)
         printf "{\"frame\": %d, \"x\": %d, \"y\": 380, \"w\": 120, \"h\": 150, \"label\": \"face\", \"confidence\": 0.81, \"trace_id\": 2}\n", f, 1100 - (f - 150)
       if (f % 2 == 0)
         printf "{\"frame\": %d, \"x\": 900, \"y\": 60, \"w\": 300, \"h\": 120, \"label\": \"car\", \"confidence\": 0.67}\n", f
@@ -37,6 +38,10 @@ cat <<MSG
 framecast demo: file $demo_uuid (token valid 24 h)
   curl -r 0-99 -o first100.bin -H "Authorization: Bearer $token" http://$listen/api/v1/file/$demo_uuid/video
   curl -o frame450.jpg -H "Authorization: Bearer $token" "http://$listen/api/v1/file/$demo_uuid/thumbnail?frame=450"
+  curl -o clip.ts -H "Authorization: Bearer $token" "http://$listen/api/v1/file/$demo_uuid/clip?start_frame=300&end_frame=449&mode=debug"
+  curl -o bbox.ts -H "Authorization: Bearer $token" "http://$listen/api/v1/file/$demo_uuid/video/bbox?start=300"
+  curl -o trace2.ts -H "Authorization: Bearer $token" "http://$listen/api/v1/file/$demo_uuid/trace/2/video?mode=debug"
+  (or play one: ffplay "http://$listen/api/v1/file/$demo_uuid/video/bbox?access_token=$token")
 
 MSG
 exec "$framecast" serve

@@ -10,6 +10,7 @@ use poem::{handler, Request, Response};
 use super::error::ApiError;
 use super::params::{Audio, Mode, QueryParams, StreamParams};
 use super::AppState;
+use crate::admission::PipelineKind;
 use crate::auth::Grant;
 use crate::catalog::FileRecord;
 use crate::clip::{self as render, Clip};
@@ -143,15 +144,20 @@ pub async fn clip(
     );
     let file_name = request.file_name(&file);
     let what = format!("clip {file_name}");
-    let timeout = state.clip_start_timeout;
+    let timeouts = stream::StreamTimeouts {
+        first_output: state.clip_start_timeout,
+        stall: state.stall_timeout,
+    };
     // A file that ends early (truncated since import) must not pass for a complete clip.
     let expected = stream::Expected {
         element: render::SOURCE_NAME,
         pad: "video",
         buffers: request.frames() as u64,
     };
+    let permit = state.admission.admit(PipelineKind::Encoding).await?;
+    let span = tracing::Span::current();
     let body = tokio::task::spawn_blocking(move || {
-        stream::start(&composition, timeout, what, Some(expected))
+        span.in_scope(|| stream::start(&composition, timeouts, what, Some(expected), permit))
     })
     .await
     .map_err(ApiError::internal)?

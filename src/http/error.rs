@@ -37,6 +37,9 @@ pub enum ApiError {
     Internal(String),
     #[error("{0}; try again, or ask for a smaller image")]
     Timeout(String),
+    /// The request's pipeline pool stayed full for the whole queue timeout.
+    #[error(transparent)]
+    Overloaded(#[from] crate::admission::AdmissionError),
     #[error("{message}")]
     Unavailable {
         message: String,
@@ -66,7 +69,9 @@ impl ApiError {
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded(_) | ApiError::Unavailable { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
         }
     }
 
@@ -85,6 +90,7 @@ impl ApiError {
             ApiError::NotImplemented(_) => "not_implemented",
             ApiError::Internal(_) => "internal_error",
             ApiError::Timeout(_) => "timeout",
+            ApiError::Overloaded(_) => "overloaded",
             ApiError::Unavailable { .. } => "unavailable",
         }
     }
@@ -131,6 +137,12 @@ impl poem::error::ResponseError for ApiError {
                 ..
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
+            }
+            ApiError::Overloaded(busy) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(busy.retry_after_seconds()),
+                );
             }
             _ => {}
         }

@@ -7,7 +7,7 @@
 
 use std::sync::OnceLock;
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -15,7 +15,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 /// Which pool a pipeline belongs to (see [`crate::admission`]).
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum PipelineKind {
     /// Clips and (later) overlay streams: long, about a core each.
     Encoding,
@@ -23,14 +23,36 @@ pub enum PipelineKind {
     Thumbnail,
 }
 
-impl std::fmt::Display for PipelineKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
+impl PipelineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
             PipelineKind::Encoding => "encoding",
             PipelineKind::Thumbnail => "thumbnail",
-        })
+        }
     }
 }
+
+impl std::fmt::Display for PipelineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Label values in lower case, as Prometheus conventions have them (the derive would
+/// write the variant's name as it is).
+macro_rules! lower_case_label_value {
+    ($type:ty) => {
+        impl EncodeLabelValue for $type {
+            fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+                use std::fmt::Write;
+                encoder.write_str(&format!("{self:?}").to_lowercase())
+            }
+        }
+    };
+}
+lower_case_label_value!(PipelineKind);
+lower_case_label_value!(PipelineFailure);
+lower_case_label_value!(CacheOutcome);
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
@@ -52,7 +74,7 @@ pub struct RouteLabels {
 }
 
 /// Why a pipeline's work was lost.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum PipelineFailure {
     /// Failed before any output (error response).
     Start,
@@ -70,7 +92,7 @@ pub struct FailureLabels {
     pub failure: PipelineFailure,
 }
 
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum CacheOutcome {
     Hit,
     Miss,

@@ -40,6 +40,9 @@ pub enum ApiError {
     /// The request's pipeline pool stayed full for the whole queue timeout.
     #[error(transparent)]
     Overloaded(#[from] crate::admission::AdmissionError),
+    /// Details (the path) go to the log only.
+    #[error("the file catalog is unavailable; the server log says why. Try again later")]
+    CatalogUnavailable(String),
     #[error("{message}")]
     Unavailable {
         message: String,
@@ -69,9 +72,9 @@ impl ApiError {
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::Overloaded(_) | ApiError::Unavailable { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            ApiError::Overloaded(_)
+            | ApiError::CatalogUnavailable(_)
+            | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -91,6 +94,7 @@ impl ApiError {
             ApiError::Internal(_) => "internal_error",
             ApiError::Timeout(_) => "timeout",
             ApiError::Overloaded(_) => "overloaded",
+            ApiError::CatalogUnavailable(_) => "catalog_unavailable",
             ApiError::Unavailable { .. } => "unavailable",
         }
     }
@@ -102,8 +106,10 @@ impl poem::error::ResponseError for ApiError {
     }
 
     fn as_response(&self) -> Response {
-        if let ApiError::Internal(detail) = self {
-            tracing::error!(%detail, "internal error");
+        match self {
+            ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
+            ApiError::CatalogUnavailable(detail) => tracing::error!(%detail, "catalog unavailable"),
+            _ => {}
         }
         let body = serde_json::json!({
             "success": false,
@@ -138,6 +144,10 @@ impl poem::error::ResponseError for ApiError {
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
             }
+            ApiError::CatalogUnavailable(_) => {
+                // Someone has to put the file back: not a matter of seconds.
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(30));
+            }
             ApiError::Overloaded(busy) => {
                 headers.insert(
                     header::RETRY_AFTER,
@@ -152,7 +162,10 @@ impl poem::error::ResponseError for ApiError {
 
 impl From<CatalogError> for ApiError {
     fn from(e: CatalogError) -> Self {
-        ApiError::internal(e)
+        match e {
+            CatalogError::Unavailable { .. } => ApiError::CatalogUnavailable(e.to_string()),
+            e => ApiError::internal(e),
+        }
     }
 }
 

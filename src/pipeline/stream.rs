@@ -117,14 +117,20 @@ impl Drop for PipelineStream {
     fn drop(&mut self) {
         // Stop the puller first: it may be blocked sending to us.
         self.chunks.close();
-        let lease = self.lease.clone();
+        // Usually the puller has released the pipeline already (it ended); not when the
+        // client left first.
+        let Some(lease) = self.lease.lock().unwrap_or_else(|p| p.into_inner()).take() else {
+            return;
+        };
         // Setting NULL joins the streaming threads: not on the async runtime's thread.
+        let lease = Arc::new(Mutex::new(Some(lease)));
+        let stopping = lease.clone();
         let spawned = std::thread::Builder::new()
             .name("pipeline-stop".into())
-            .spawn(move || release(&lease));
+            .spawn(move || release(&stopping));
         if let Err(e) = spawned {
             tracing::warn!("cannot spawn a thread to stop a pipeline ({e}); stopping inline");
-            release(&self.lease);
+            release(&lease);
         }
     }
 }

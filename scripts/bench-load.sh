@@ -15,6 +15,7 @@ cd "$(dirname "$0")/.."
 step=${1:-15}
 clips_each=${2:-3}
 
+set -- # bench-lib.sh passes its arguments on as extra packages to install
 source scripts/bench-lib.sh
 video=$(five_minute_720p)
 frames=9000

@@ -502,3 +502,35 @@ fn sigint_cuts_what_is_still_running_after_the_grace_period_and_exits_0() {
         "the cut stream is incomplete"
     );
 }
+
+#[test]
+fn a_stalled_video_download_is_closed_short_of_its_length() {
+    let s = Setup::new(&noisy_mp4(), &[("FRAMECAST_STALL_TIMEOUT_SECONDS", "1")]);
+    let address = s.server.address();
+    let mut connection = TcpStream::connect(&address).unwrap();
+    connection
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        connection,
+        "GET {} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\r\n",
+        s.path("video", ""),
+        s.token
+    )
+    .unwrap();
+    // The client reads nothing for a while: the socket buffers fill, then the reader stalls.
+    std::thread::sleep(Duration::from_secs(4));
+    let mut received = Vec::new();
+    let started = Instant::now();
+    connection
+        .read_to_end(&mut received)
+        .expect("the server closes the connection");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let size = std::fs::metadata(noisy_mp4()).unwrap().len() as usize;
+    assert!(
+        received.len() < size,
+        "cut short: {} of {size} bytes",
+        received.len()
+    );
+    s.assert_still_serving(1);
+}

@@ -67,7 +67,9 @@ impl AppState {
             return Err(ApiError::Forbidden(uuid.to_string()));
         }
         let catalog = self.catalog.clone();
-        tokio::task::spawn_blocking(move || catalog.file(uuid))
+        // The catalog may log (reopening a replaced file): as part of this request.
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| catalog.file(uuid)))
             .await
             .map_err(ApiError::internal)??
             .ok_or_else(|| ApiError::FileNotFound(uuid.to_string()))

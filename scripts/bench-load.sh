@@ -10,10 +10,12 @@
 # The server runs with its default limits (pools sized from the cores), so the 503s it
 # answers under load are counted too.
 # Usage: scripts/bench-load.sh [SECONDS_PER_THUMBNAIL_STEP] [CLIPS_PER_CLIENT]
+#        BENCH_PARTS="rss" scripts/bench-load.sh    only some parts (thumbnails clips rss)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 step=${1:-15}
 clips_each=${2:-3}
+parts=" ${BENCH_PARTS:-thumbnails clips rss} "
 
 set -- # bench-lib.sh passes its arguments on as extra packages to install
 source scripts/bench-lib.sh
@@ -48,6 +50,7 @@ concurrently() {
   wait "${pids[@]}"
 }
 
+if [[ $parts == *" thumbnails "* ]]; then
 echo
 echo "thumbnails per second over ${step} s (uncached 720p frames)"
 printf '%8s %12s %8s %12s %8s\n' clients framecast/s 503s ffmpeg/s ratio
@@ -59,7 +62,9 @@ for n in 1 2 4 8; do
   awk -v n="$n" -v ok="$ok" -v busy="$busy" -v ff="$ff" -v s="$step" \
     'BEGIN { printf "%8d %12.2f %8d %12.2f %8.2f\n", n, ok / s, busy, ff / s, ok / ff }'
 done
+fi
 
+if [[ $parts == *" clips "* ]]; then
 echo
 echo "300-frame 720p clips, $clips_each per client (wall time for all)"
 printf '%8s %12s %8s %12s %8s\n' clients framecast_s failed ffmpeg_s ratio
@@ -85,7 +90,10 @@ for n in 1 2; do
   awk -v n="$n" -v h="$h" -v f="$f" -v failed="$failed" \
     'BEGIN { printf "%8d %12.2f %8d %12.2f %8.2f\n", n, h, failed, f, h / f }'
 done
+fi
 kill "$server"; wait "$server" 2>/dev/null || true
+
+[[ $parts == *" rss "* ]] || exit 0
 
 echo
 streams=4

@@ -40,7 +40,10 @@ pub async fn log<E: Endpoint>(next: E, req: Request) -> Result<Response> {
     let method = req.method().clone();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().map(redact_query);
-    let span = tracing::info_span!("request", id);
+    // At ERROR level so that the span is enabled whatever the filter: with
+    // FRAMECAST_LOG=warn an info span would be off, and the warnings and errors logged for
+    // the request (the lines that matter then) would lose their request id.
+    let span = tracing::error_span!("request", id);
     let started = Instant::now();
     let mut response = next
         .call(req)

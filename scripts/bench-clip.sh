@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 
+set -- # bench-lib.sh passes its arguments on as extra packages to install
 source scripts/bench-lib.sh
 video=$(five_minute_720p)
 preset=$(grep -v '^ *#' pipelines/clip-video.gst | grep -o 'speed-preset=[a-z]*' | cut -d= -f2)

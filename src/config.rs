@@ -4,6 +4,7 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
@@ -32,12 +33,25 @@ pub struct Config {
     pub shutdown_grace_seconds: u64,
     /// Memory for encoded thumbnails kept to serve repeats, in bytes.
     pub thumbnail_cache_bytes: u64,
-    /// A thumbnail taking longer than this is abandoned with 504.
-    pub thumbnail_timeout_seconds: u64,
+    /// A thumbnail taking longer than this is abandoned with 504 (fractions allowed).
+    pub thumbnail_timeout_seconds: f64,
     /// Longest clip `/clip` serves, in seconds of video.
     pub max_clip_seconds: u64,
     /// A clip whose first bytes take longer than this is abandoned with 503.
     pub clip_start_timeout_seconds: u64,
+    /// Encoding pipelines (clips, overlay streams) running at once; unset: the number of
+    /// CPU cores, since each one keeps about a core busy.
+    pub max_encoding_pipelines: Option<usize>,
+    /// Thumbnail pipelines running at once, a pool of their own so that thumbnails never
+    /// wait behind long streams; unset: twice `max_encoding_pipelines`.
+    pub max_thumbnail_pipelines: Option<usize>,
+    /// How long a request over those limits waits for a free slot before 503.
+    pub queue_timeout_seconds: f64,
+    /// A stream that makes no progress (client not reading, or pipeline not producing) for
+    /// this long is ended abnormally and its pipeline freed.
+    pub stall_timeout_seconds: f64,
+    /// Serve `GET /metrics` (Prometheus text format, no token needed).
+    pub metrics_enabled: bool,
 }
 
 /// Every key of [`Config`], as spelled in TOML (and, upper-cased, after `FRAMECAST_`).
@@ -55,6 +69,11 @@ const KEYS: &[&str] = &[
     "thumbnail_timeout_seconds",
     "max_clip_seconds",
     "clip_start_timeout_seconds",
+    "max_encoding_pipelines",
+    "max_thumbnail_pipelines",
+    "queue_timeout_seconds",
+    "stall_timeout_seconds",
+    "metrics_enabled",
 ];
 
 impl Default for Config {
@@ -70,9 +89,14 @@ impl Default for Config {
             jwt_leeway_seconds: 30,
             shutdown_grace_seconds: 10,
             thumbnail_cache_bytes: 64 * 1024 * 1024,
-            thumbnail_timeout_seconds: 15,
+            thumbnail_timeout_seconds: 15.0,
             max_clip_seconds: 600,
             clip_start_timeout_seconds: 15,
+            max_encoding_pipelines: None,
+            max_thumbnail_pipelines: None,
+            queue_timeout_seconds: 2.0,
+            stall_timeout_seconds: 30.0,
+            metrics_enabled: true,
         }
     }
 }
@@ -81,6 +105,12 @@ impl Default for Config {
 pub enum ConfigError {
     #[error("invalid configuration: {0}")]
     Invalid(#[from] Box<figment::Error>),
+    #[error("invalid configuration: {key} = {value}: {rule}")]
+    BadValue {
+        key: &'static str,
+        value: String,
+        rule: &'static str,
+    },
     #[error("cannot create data directory {path}: {source}")]
     DataDir {
         path: PathBuf,
@@ -109,6 +139,33 @@ impl Config {
             .merge(env)
             .extract()
             .map_err(|e| ConfigError::Invalid(Box::new(e)))
+    }
+
+    /// A `*_seconds` setting as a duration, refusing negative, NaN and huge values.
+    pub fn seconds(key: &'static str, value: f64) -> Result<Duration, ConfigError> {
+        Duration::try_from_secs_f64(value).map_err(|_| ConfigError::BadValue {
+            key,
+            value: value.to_string(),
+            rule: "a number of seconds, 0 or more",
+        })
+    }
+
+    /// `max_encoding_pipelines`, or the number of CPU cores.
+    pub fn encoding_pipeline_limit(&self) -> Result<usize, ConfigError> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        positive(
+            "max_encoding_pipelines",
+            self.max_encoding_pipelines.unwrap_or(cores),
+        )
+    }
+
+    /// `max_thumbnail_pipelines`, or twice the encoding limit.
+    pub fn thumbnail_pipeline_limit(&self) -> Result<usize, ConfigError> {
+        let default = 2 * self.encoding_pipeline_limit()?;
+        positive(
+            "max_thumbnail_pipelines",
+            self.max_thumbnail_pipelines.unwrap_or(default),
+        )
     }
 
     pub fn catalog_path(&self) -> PathBuf {
@@ -147,6 +204,18 @@ impl Config {
         tracing::warn!(path = %path.display(), "FRAMECAST_JWT_SECRET is unset: generated a random secret and stored it");
         Ok(secret.into_bytes())
     }
+}
+
+/// A limit of 0 would refuse every request: surely a mistake, so it stops startup.
+fn positive(key: &'static str, value: usize) -> Result<usize, ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::BadValue {
+            key,
+            value: "0".into(),
+            rule: "at least 1 (leave it unset for the default)",
+        });
+    }
+    Ok(value)
 }
 
 fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {

@@ -1,5 +1,6 @@
 //! framecast: an HTTP video server on GStreamer.
 
+pub mod admission;
 pub mod auth;
 pub mod catalog;
 pub mod config;
@@ -7,6 +8,7 @@ pub mod explain;
 pub mod http;
 pub mod import;
 pub mod media;
+pub mod metrics;
 pub mod pipeline;
 pub mod render;
 pub mod serve;

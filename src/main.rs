@@ -87,7 +87,14 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve => tokio::runtime::Runtime::new()?.block_on(framecast::serve::serve(config)),
+        Command::Serve => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let served = runtime.block_on(framecast::serve::serve(config));
+            // A thumbnail pipeline still running on a blocking thread ends by its own
+            // timeout; exit without waiting for it.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            served
+        }
         Command::Import {
             video,
             uuid,

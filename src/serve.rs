@@ -7,6 +7,7 @@ use std::time::Duration;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::Server;
 
+use crate::admission::Admission;
 use crate::auth::Verifier;
 use crate::catalog::SqliteCatalog;
 use crate::config::Config;
@@ -19,15 +20,25 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     config.ensure_data_dir()?;
     let catalog = Arc::new(SqliteCatalog::open(&config.catalog_path())?);
     let secret = config.resolve_jwt_secret()?;
+    let admission = Admission::new(
+        config.encoding_pipeline_limit()?,
+        config.thumbnail_pipeline_limit()?,
+        Config::seconds("queue_timeout_seconds", config.queue_timeout_seconds)?,
+    );
     let state = Arc::new(AppState {
         catalog,
         verifier: Verifier::new(&config, &secret)?,
         pipelines,
         thumbnails: http::thumbnail_cache(config.thumbnail_cache_bytes),
-        thumbnail_timeout: Duration::from_secs(config.thumbnail_timeout_seconds),
+        thumbnail_timeout: Config::seconds(
+            "thumbnail_timeout_seconds",
+            config.thumbnail_timeout_seconds,
+        )?,
         max_clip_seconds: config.max_clip_seconds,
         catalog_path: config.catalog_path(),
         clip_start_timeout: Duration::from_secs(config.clip_start_timeout_seconds),
+        stall_timeout: Config::seconds("stall_timeout_seconds", config.stall_timeout_seconds)?,
+        admission,
     });
 
     let acceptor = TcpListener::bind(config.listen).into_acceptor().await?;
@@ -40,15 +51,38 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     println!("framecast listening on http://{local}");
     std::io::stdout().flush()?;
 
+    // On the signal poem stops accepting (the listening socket is closed), lets every
+    // connection finish its running response, and after the grace period drops those still
+    // open: their bodies' drops then stop the pipelines.
     Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(
-            http::app(state),
+            http::app(state, config.metrics_enabled),
             shutdown_signal(),
             Some(Duration::from_secs(config.shutdown_grace_seconds)),
         )
         .await?;
+    wait_for_pipelines_to_stop(PIPELINE_STOP_WAIT).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How long stopping pipelines (set to NULL on threads of their own) may take at exit.
+const PIPELINE_STOP_WAIT: Duration = Duration::from_secs(3);
+
+/// Waits until every pipeline is set back to NULL, so that none is cut mid-write by the
+/// process exit (a half-written element state is harmless, but the log should say if so).
+async fn wait_for_pipelines_to_stop(limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while crate::pipeline::live_pipelines() > 0 {
+        if tokio::time::Instant::now() >= deadline {
+            tracing::warn!(
+                live = crate::pipeline::live_pipelines(),
+                "pipelines still stopping at exit"
+            );
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn shutdown_signal() {

@@ -79,6 +79,10 @@ pub use gstframecast::detections::Detection;
 pub enum CatalogError {
     #[error("catalog database error: {0}")]
     Database(#[from] rusqlite::Error),
+    /// The catalog file cannot be reached (removed, unreadable): nothing can be looked up
+    /// until it is back.
+    #[error("the catalog file {path} is unavailable: {reason}")]
+    Unavailable { path: PathBuf, reason: String },
     #[error("catalog entry for {uuid} is corrupt: {reason}")]
     Corrupt { uuid: String, reason: String },
 }

@@ -45,27 +45,70 @@ const MIGRATIONS: &[&str] = &[r#"
 "#];
 
 pub struct SqliteCatalog {
-    connection: Mutex<Connection>,
+    path: PathBuf,
+    open: Mutex<OpenCatalog>,
+}
+
+/// The connection and which file (device, inode) it has open.
+struct OpenCatalog {
+    connection: Connection,
+    file: (u64, u64),
+}
+
+/// Device and inode: what tells a restored catalog file from the one that was open.
+fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let metadata = std::fs::metadata(path)?;
+    Ok((metadata.dev(), metadata.ino()))
 }
 
 impl SqliteCatalog {
+    /// Opens (creating it if missing) and migrates the catalog at `path`.
     pub fn open(path: &Path) -> Result<Self, CatalogError> {
+        let open = Self::connect(path)?;
+        Ok(SqliteCatalog {
+            path: path.to_owned(),
+            open: Mutex::new(open),
+        })
+    }
+
+    fn connect(path: &Path) -> Result<OpenCatalog, CatalogError> {
         let mut connection = Connection::open(path)?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
         connection.pragma_update(None, "journal_mode", "WAL")?;
         connection.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut connection)?;
-        Ok(SqliteCatalog {
-            connection: Mutex::new(connection),
-        })
+        let file = file_identity(path).map_err(|e| CatalogError::Unavailable {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(OpenCatalog { connection, file })
     }
 
-    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+    /// The connection, after checking that the catalog file is still the one open.
+    ///
+    /// An open SQLite connection keeps reading a deleted file (the inode lives on), so
+    /// without this check a catalog removed by mistake would go unnoticed until the
+    /// restart that finds it empty. Instead: removed means an error on every request, and
+    /// a file put back (a new inode) is opened again, with no restart.
+    fn connection(&self) -> Result<std::sync::MutexGuard<'_, OpenCatalog>, CatalogError> {
         // A panic while holding the lock cannot leave SQLite half-written (transactions
         // roll back on drop), so a poisoned lock is safe to reuse.
-        self.connection
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        match file_identity(&self.path) {
+            Ok(file) if file == open.file => {}
+            Ok(_) => {
+                tracing::warn!(path = %self.path.display(), "the catalog file was replaced: reopening it");
+                *open = Self::connect(&self.path)?;
+            }
+            Err(e) => {
+                return Err(CatalogError::Unavailable {
+                    path: self.path.clone(),
+                    reason: e.to_string(),
+                })
+            }
+        }
+        Ok(open)
     }
 }
 
@@ -82,7 +125,8 @@ fn migrate(connection: &mut Connection) -> Result<(), CatalogError> {
 
 impl Catalog for SqliteCatalog {
     fn put_file(&self, file: &FileRecord, detections: &[Detection]) -> Result<(), CatalogError> {
-        let mut connection = self.connection();
+        let mut open = self.connection()?;
+        let connection = &mut open.connection;
         let tx = connection.transaction()?;
         let uuid = file.uuid.to_string();
         // Cascades to the old detections.
@@ -135,7 +179,8 @@ impl Catalog for SqliteCatalog {
     fn file(&self, uuid: FileUuid) -> Result<Option<FileRecord>, CatalogError> {
         let uuid_text = uuid.to_string();
         let row = self
-            .connection()
+            .connection()?
+            .connection
             .query_row(
                 "SELECT path, size, mtime_ns, duration_ns, fps, width, height, has_audio,
                         video_codec, audio_codec, frame_index
@@ -176,7 +221,8 @@ impl Catalog for SqliteCatalog {
     }
 
     fn list_files(&self) -> Result<Vec<FileSummary>, CatalogError> {
-        let connection = self.connection();
+        let open = self.connection()?;
+        let connection = &open.connection;
         let mut query = connection.prepare(
             "SELECT f.file_uuid, f.path, f.duration_ns, f.fps, f.frame_count,
                     (SELECT COUNT(*) FROM face_detections d WHERE d.file_uuid = f.file_uuid)
@@ -197,7 +243,7 @@ impl Catalog for SqliteCatalog {
 
     fn trace_span(&self, uuid: FileUuid, trace_id: i64) -> Result<Option<TraceSpan>, CatalogError> {
         // Both through the (file_uuid, trace_id, frame_number) index.
-        let span = self.connection().query_row(
+        let span = self.connection()?.connection.query_row(
             "SELECT MIN(frame_number), MAX(frame_number),
                     (SELECT identity FROM face_detections
                      WHERE file_uuid = ?1 AND trace_id = ?2 AND identity IS NOT NULL

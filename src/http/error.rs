@@ -35,6 +35,12 @@ pub enum ApiError {
     Internal(String),
     #[error("{0}; try again, or ask for a smaller image")]
     Timeout(String),
+    /// The request's pipeline pool stayed full for the whole queue timeout.
+    #[error(transparent)]
+    Overloaded(#[from] crate::admission::AdmissionError),
+    /// Details (the path) go to the log only.
+    #[error("the file catalog is unavailable; the server log says why. Try again later")]
+    CatalogUnavailable(String),
     #[error("{message}")]
     Unavailable {
         message: String,
@@ -63,7 +69,9 @@ impl ApiError {
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Overloaded(_)
+            | ApiError::CatalogUnavailable(_)
+            | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -81,6 +89,8 @@ impl ApiError {
             ApiError::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             ApiError::Internal(_) => "internal_error",
             ApiError::Timeout(_) => "timeout",
+            ApiError::Overloaded(_) => "overloaded",
+            ApiError::CatalogUnavailable(_) => "catalog_unavailable",
             ApiError::Unavailable { .. } => "unavailable",
         }
     }
@@ -92,8 +102,10 @@ impl poem::error::ResponseError for ApiError {
     }
 
     fn as_response(&self) -> Response {
-        if let ApiError::Internal(detail) = self {
-            tracing::error!(%detail, "internal error");
+        match self {
+            ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
+            ApiError::CatalogUnavailable(detail) => tracing::error!(%detail, "catalog unavailable"),
+            _ => {}
         }
         let body = serde_json::json!({
             "success": false,
@@ -128,6 +140,16 @@ impl poem::error::ResponseError for ApiError {
             } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_seconds));
             }
+            ApiError::CatalogUnavailable(_) => {
+                // Someone has to put the file back: not a matter of seconds.
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(30));
+            }
+            ApiError::Overloaded(busy) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(busy.retry_after_seconds()),
+                );
+            }
             _ => {}
         }
         response
@@ -136,7 +158,10 @@ impl poem::error::ResponseError for ApiError {
 
 impl From<CatalogError> for ApiError {
     fn from(e: CatalogError) -> Self {
-        ApiError::internal(e)
+        match e {
+            CatalogError::Unavailable { .. } => ApiError::CatalogUnavailable(e.to_string()),
+            e => ApiError::internal(e),
+        }
     }
 }
 

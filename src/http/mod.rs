@@ -13,7 +13,8 @@ mod video;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::{get, handler, Endpoint, EndpointExt, Route};
+use poem::http::header;
+use poem::{get, handler, Endpoint, EndpointExt, Response, Route};
 
 use crate::auth::Verifier;
 use crate::catalog::{Catalog, FileRecord, FileUuid};
@@ -51,6 +52,10 @@ pub struct AppState {
     pub catalog_path: std::path::PathBuf,
     /// A stream whose pipeline gives no output within this is abandoned with 503.
     pub clip_start_timeout: Duration,
+    /// A stream without progress for this long is cut and its pipeline freed.
+    pub stall_timeout: Duration,
+    /// Pipeline slots: every route running a pipeline takes one first.
+    pub admission: crate::admission::Admission,
 }
 
 impl AppState {
@@ -65,7 +70,9 @@ impl AppState {
             return Err(ApiError::Forbidden(uuid.to_string()));
         }
         let catalog = self.catalog.clone();
-        tokio::task::spawn_blocking(move || catalog.file(uuid))
+        // The catalog may log (reopening a replaced file): as part of this request.
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| catalog.file(uuid)))
             .await
             .map_err(ApiError::internal)??
             .ok_or_else(|| ApiError::FileNotFound(uuid.to_string()))
@@ -81,7 +88,17 @@ fn health() -> poem::web::Json<serde_json::Value> {
     }))
 }
 
-pub fn app(state: Arc<AppState>) -> impl Endpoint {
+/// Prometheus text format; see [`crate::metrics`].
+#[handler]
+fn metrics() -> Response {
+    Response::builder()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(crate::metrics::metrics().encode())
+}
+
+/// The routes. `with_metrics`: serve `GET /metrics` (it needs no token).
+pub fn app(state: Arc<AppState>, with_metrics: bool) -> impl Endpoint {
     let api = Route::new()
         .at("/file/:file_uuid/video", get(video::video))
         .at("/file/:file_uuid/video/bbox", get(rendered::bbox))
@@ -92,8 +109,11 @@ pub fn app(state: Arc<AppState>) -> impl Endpoint {
         .at("/file/:file_uuid/thumbnail", get(thumbnail::thumbnail))
         .at("/file/:file_uuid/clip", get(clip::clip))
         .around(auth::require_token);
-    Route::new()
-        .at("/health", get(health))
+    let mut routes = Route::new().at("/health", get(health));
+    if with_metrics {
+        routes = routes.at("/metrics", get(metrics));
+    }
+    routes
         .nest("/api/v1", api)
         .data(state)
         .catch_all_error(|error| async move { error::render(error) })

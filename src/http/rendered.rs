@@ -17,6 +17,7 @@ use poem::{handler, Request, Response};
 use super::error::ApiError;
 use super::params::{Audio, Mode, QueryParams, StreamParams};
 use super::AppState;
+use crate::admission::PipelineKind;
 use crate::auth::Grant;
 use crate::catalog::{FileRecord, TraceSpan};
 use crate::pipeline::{stream, PipelineError};
@@ -182,9 +183,15 @@ pub async fn respond(
         "stream pipeline"
     );
     let what = format!("stream {file_name}");
-    let timeout = state.clip_start_timeout;
+    let timeouts = stream::StreamTimeouts {
+        first_output: state.clip_start_timeout,
+        stall: state.stall_timeout,
+    };
+    // The slot is held by the stream until its pipeline stops.
+    let permit = state.admission.admit(PipelineKind::Encoding).await?;
+    let span = tracing::Span::current();
     let body = tokio::task::spawn_blocking(move || {
-        stream::start(&composition, timeout, what, Some(expected))
+        span.in_scope(|| stream::start(&composition, timeouts, what, Some(expected), permit))
     })
     .await
     .map_err(ApiError::internal)?

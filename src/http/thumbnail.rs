@@ -10,8 +10,10 @@ use poem::{handler, Request, Response};
 use super::error::ApiError;
 use super::params::QueryParams;
 use super::AppState;
+use crate::admission::PipelineKind;
 use crate::auth::Grant;
 use crate::catalog::FileRecord;
+use crate::metrics::{metrics, CacheOutcome, PipelineFailure};
 use crate::thumbnail::{self as render, Crop, Thumbnail, ThumbnailError};
 
 /// Largest output side accepted for width/height: 8K.
@@ -104,24 +106,37 @@ pub async fn thumbnail(
         }
     }
     let jpeg = match state.thumbnails.get(&etag) {
-        Some(jpeg) => jpeg,
+        Some(jpeg) => {
+            metrics().thumbnail_cache_lookup(CacheOutcome::Hit);
+            jpeg
+        }
         None => {
+            metrics().thumbnail_cache_lookup(CacheOutcome::Miss);
             let composition = render::composition(&file, &request, &state.pipelines);
             tracing::debug!(
                 launch = %crate::explain::launch_line(&composition, "frame.jpg"),
                 "thumbnail pipeline"
             );
             let timeout = state.thumbnail_timeout;
+            let permit = state.admission.admit(PipelineKind::Thumbnail).await?;
+            let span = tracing::Span::current();
+            // The permit moves into the blocking task: if the client goes away, the
+            // pipeline still runs to its end or timeout, and keeps its slot until then.
             let jpeg = tokio::task::spawn_blocking(move || {
-                render::render(&file, &request, &composition, timeout)
+                let _permit = permit;
+                span.in_scope(|| render::render(&file, &request, &composition, timeout))
             })
             .await
             .map_err(ApiError::internal)?
             .map_err(|e| match e {
                 ThumbnailError::Pipeline(crate::pipeline::PipelineError::Timeout(_)) => {
+                    metrics().pipeline_failed(PipelineKind::Thumbnail, PipelineFailure::Timeout);
                     ApiError::Timeout(e.to_string())
                 }
-                e => ApiError::internal(e),
+                e => {
+                    metrics().pipeline_failed(PipelineKind::Thumbnail, PipelineFailure::Start);
+                    ApiError::internal(e)
+                }
             })?;
             let jpeg = bytes::Bytes::from(jpeg);
             state.thumbnails.insert(etag, jpeg.clone());

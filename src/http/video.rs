@@ -34,7 +34,7 @@ pub async fn video(
     let query = QueryParams::from_request(req);
     let file = state.authorized_file(grant, &file_uuid).await?;
     match rendered::parse_video(&query, &file)? {
-        None => serve_file(req, &file).await,
+        None => serve_file(req, &file, state.stall_timeout).await,
         Some(render) => {
             let plan = state.plan(&file, &render, true);
             rendered::respond(req, state, plan, rendered::DETECTIONS_CACHE_CONTROL).await
@@ -115,7 +115,11 @@ fn requested_range(
     }
 }
 
-async fn serve_file(req: &Request, record: &FileRecord) -> Result<Response, ApiError> {
+async fn serve_file(
+    req: &Request,
+    record: &FileRecord,
+    stall_timeout: Duration,
+) -> Result<Response, ApiError> {
     let uuid = record.uuid.to_string();
     let file = match tokio::fs::File::open(&record.path).await {
         Ok(file) => file,
@@ -166,7 +170,7 @@ async fn serve_file(req: &Request, record: &FileRecord) -> Result<Response, ApiE
         None => (0, size.saturating_sub(1)),
     };
     let length = if size == 0 { 0 } else { end - start + 1 };
-    let stream = read_range(file.into_std().await, start, length);
+    let stream = read_range(file.into_std().await, start, length, stall_timeout);
     Ok(response
         .content_type(content_type(&record.path))
         .header(header::CONTENT_LENGTH, length)
@@ -176,17 +180,27 @@ async fn serve_file(req: &Request, record: &FileRecord) -> Result<Response, ApiE
 /// Streams `length` bytes from `start` of `file`. One blocking thread reads ahead at most
 /// `READ_AHEAD_CHUNKS` chunks (straight into each chunk's fresh buffer: one copy, no
 /// per-chunk task hop), so a slow client holds the reader back instead of filling memory;
-/// a client that goes away drops the receiver and ends the thread.
+/// a client that goes away drops the receiver and ends the thread. A client reading nothing
+/// for `stall_timeout` ends it too (the body then falls short of its Content-Length and the
+/// connection is closed): otherwise enough stalled downloads would take every thread of the
+/// blocking pool, which thumbnails and catalog lookups need.
 fn read_range(
     mut file: std::fs::File,
     start: u64,
     length: u64,
+    stall_timeout: Duration,
 ) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> {
     use std::io::{Read, Seek};
     let (sender, receiver) = tokio::sync::mpsc::channel(READ_AHEAD_CHUNKS);
+    let runtime = tokio::runtime::Handle::current();
+    let send = move |message| {
+        runtime
+            .block_on(async { tokio::time::timeout(stall_timeout, sender.send(message)).await })
+            .is_ok_and(|sent| sent.is_ok())
+    };
     tokio::task::spawn_blocking(move || {
         if let Err(e) = file.seek(std::io::SeekFrom::Start(start)) {
-            let _ = sender.blocking_send(Err(e));
+            send(Err(e));
             return;
         }
         let mut remaining = length;
@@ -202,7 +216,7 @@ fn read_range(
                 Err(e) => Err(e),
             };
             let failed = message.is_err();
-            if sender.blocking_send(message).is_err() || failed {
+            if !send(message) || failed {
                 return;
             }
         }

@@ -444,6 +444,61 @@ impl Server {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
+
+    /// `host:port`, for raw TCP clients.
+    pub fn address(&self) -> String {
+        self.base.trim_start_matches("http://").to_owned()
+    }
+
+    /// Sends a signal (`TERM`, `INT`, ...) to the server process.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits up to `limit` for the server to exit; `None` if it is still running.
+    pub fn wait_for_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let started = std::time::Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some(status);
+            }
+            if started.elapsed() >= limit {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `active_pipelines` from `GET /health`.
+    pub fn active_pipelines(&self) -> u64 {
+        let health: serde_json::Value = client()
+            .get(self.url("/health"))
+            .send()
+            .expect("health answers")
+            .json()
+            .expect("health is JSON");
+        health["active_pipelines"]
+            .as_u64()
+            .expect("active_pipelines")
+    }
+
+    /// Waits up to `limit` for every pipeline to be stopped, panicking after.
+    pub fn assert_pipelines_stop_within(&self, limit: Duration) {
+        let started = std::time::Instant::now();
+        while self.active_pipelines() != 0 {
+            assert!(
+                started.elapsed() < limit,
+                "pipelines still live {:?} later",
+                started.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
 }
 
 impl Drop for Server {

@@ -1,0 +1,215 @@
+//! What `GET /metrics` shows, in the Prometheus text format (prometheus-client encodes it).
+//!
+//! One process-wide set, like the live pipeline count: the counters are bumped from request
+//! handlers, from the HTTP middleware and from the threads that pull pipeline output, and
+//! threading a handle through all of those would buy nothing (there is one server per
+//! process).
+
+use std::sync::OnceLock;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+/// Which pool a pipeline belongs to (see [`crate::admission`]).
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum PipelineKind {
+    /// Clips and (later) overlay streams: long, about a core each.
+    Encoding,
+    /// One frame as JPEG: short.
+    Thumbnail,
+}
+
+impl PipelineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PipelineKind::Encoding => "encoding",
+            PipelineKind::Thumbnail => "thumbnail",
+        }
+    }
+}
+
+impl std::fmt::Display for PipelineKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Label values in lower case, as Prometheus conventions have them (the derive would
+/// write the variant's name as it is).
+macro_rules! lower_case_label_value {
+    ($type:ty) => {
+        impl EncodeLabelValue for $type {
+            fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+                use std::fmt::Write;
+                encoder.write_str(&format!("{self:?}").to_lowercase())
+            }
+        }
+    };
+}
+lower_case_label_value!(PipelineKind);
+lower_case_label_value!(PipelineFailure);
+lower_case_label_value!(CacheOutcome);
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: PipelineKind,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// The route template (`/api/v1/file/:file_uuid/clip`), never the raw path: uuids
+    /// would make one series per file.
+    pub route: String,
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub route: String,
+}
+
+/// Why a pipeline's work was lost.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum PipelineFailure {
+    /// Failed before any output (error response).
+    Start,
+    /// Failed after output began (body cut).
+    Midway,
+    /// A thumbnail over its timeout, or a clip with no first output in time.
+    Timeout,
+    /// A stream without progress for `stall_timeout_seconds`.
+    Stall,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FailureLabels {
+    pub kind: PipelineKind,
+    pub failure: PipelineFailure,
+}
+
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum CacheOutcome {
+    Hit,
+    Miss,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CacheLabels {
+    pub outcome: CacheOutcome,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub request_seconds: Family<RouteLabels, Histogram>,
+    pub response_body_bytes: Family<RouteLabels, Counter>,
+    pub active_pipelines: Family<KindLabels, Gauge>,
+    pub live_gstreamer_pipelines: Gauge,
+    pub pipeline_failures: Family<FailureLabels, Counter>,
+    pub admission_rejections: Family<KindLabels, Counter>,
+    pub thumbnail_cache: Family<CacheLabels, Counter>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 1 ms to ~33 s: cached thumbnails take about a millisecond, clip starts seconds.
+    Histogram::new(exponential_buckets(0.001, 2.0, 16))
+}
+
+impl Metrics {
+    fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("framecast");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route template, method and status",
+            requests.clone(),
+        );
+        let request_seconds =
+            Family::<RouteLabels, Histogram>::new_with_constructor(latency_histogram as fn() -> _);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time from request to response headers (streamed bodies continue after), by route",
+            request_seconds.clone(),
+        );
+        let response_body_bytes = Family::<RouteLabels, Counter>::default();
+        registry.register(
+            "http_response_body_bytes",
+            "Response body bytes handed to the connection, by route",
+            response_body_bytes.clone(),
+        );
+        let active_pipelines = Family::<KindLabels, Gauge>::default();
+        registry.register(
+            "active_pipelines",
+            "Pipelines admitted and running now, by pool",
+            active_pipelines.clone(),
+        );
+        let live_gstreamer_pipelines = Gauge::default();
+        registry.register(
+            "live_gstreamer_pipelines",
+            "GStreamer pipelines built and not yet set back to NULL (as /health reports)",
+            live_gstreamer_pipelines.clone(),
+        );
+        let pipeline_failures = Family::<FailureLabels, Counter>::default();
+        registry.register(
+            "pipeline_failures",
+            "Pipelines that failed, timed out or stalled, by pool and how",
+            pipeline_failures.clone(),
+        );
+        let admission_rejections = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "admission_rejections",
+            "Requests refused with 503 because their pipeline pool stayed full",
+            admission_rejections.clone(),
+        );
+        let thumbnail_cache = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "thumbnail_cache_lookups",
+            "Thumbnail cache lookups, by outcome (hit or miss)",
+            thumbnail_cache.clone(),
+        );
+        Metrics {
+            registry,
+            requests,
+            request_seconds,
+            response_body_bytes,
+            active_pipelines,
+            live_gstreamer_pipelines,
+            pipeline_failures,
+            admission_rejections,
+            thumbnail_cache,
+        }
+    }
+
+    /// The exposition text.
+    pub fn encode(&self) -> String {
+        self.live_gstreamer_pipelines
+            .set(crate::pipeline::live_pipelines() as i64);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)
+            .expect("writing to a String cannot fail");
+        text
+    }
+
+    pub fn pipeline_failed(&self, kind: PipelineKind, failure: PipelineFailure) {
+        self.pipeline_failures
+            .get_or_create(&FailureLabels { kind, failure })
+            .inc();
+    }
+
+    pub fn thumbnail_cache_lookup(&self, outcome: CacheOutcome) {
+        self.thumbnail_cache
+            .get_or_create(&CacheLabels { outcome })
+            .inc();
+    }
+}
+
+/// The process's metrics.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}

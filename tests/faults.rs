@@ -1,0 +1,536 @@
+//! Faults and limits: clients that leave or stall, overload, broken media, a vanished
+//! catalog, timeouts, metrics and graceful shutdown. Every test is bounded in time and runs
+//! on loopback against the real binary.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{assert_json_error, client, ffmpeg, generated, small_mp4, source, Server};
+
+/// 60 s, video only: its clip cannot finish into the socket buffers.
+fn long_mp4() -> PathBuf {
+    generated("faults-long.mp4", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &source("320x240", "25", "60"),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            p.to_str().unwrap(),
+        ])
+    })
+}
+
+/// 60 s of noise: its clip (tens of MB) outgrows any socket buffers, so a client that stops
+/// reading soon holds the pipeline up.
+fn noisy_mp4() -> PathBuf {
+    generated("faults-noisy.mp4", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=60,noise=alls=60:allf=t",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            p.to_str().unwrap(),
+        ])
+    })
+}
+
+/// 10 s with the index (moov) first, so that a truncated copy still opens.
+fn faststart_mp4() -> PathBuf {
+    generated("faults-faststart.mp4", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &source("320x240", "25", "10"),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            "-movflags",
+            "+faststart",
+            p.to_str().unwrap(),
+        ])
+    })
+}
+
+/// A server with one imported file and a token for it.
+struct Setup {
+    server: Server,
+    uuid: String,
+    token: String,
+}
+
+impl Setup {
+    fn new(video: &Path, env: &[(&str, &str)]) -> Setup {
+        let server = Server::start_with(env);
+        let uuid = server.import(video, None);
+        let token = server.token(&[&uuid]);
+        Setup {
+            server,
+            uuid,
+            token,
+        }
+    }
+
+    fn path(&self, endpoint: &str, query: &str) -> String {
+        format!("/api/v1/file/{}/{endpoint}?{query}", self.uuid)
+    }
+
+    fn get(&self, endpoint: &str, query: &str) -> reqwest::blocking::Response {
+        client()
+            .get(self.server.url(&self.path(endpoint, query)))
+            .bearer_auth(&self.token)
+            .send()
+            .expect("the server answers")
+    }
+
+    /// Starts a clip over a raw connection and reads its first 8 KiB; the caller decides
+    /// whether to go on reading, stall or leave.
+    fn open_clip(&self, query: &str) -> TcpStream {
+        let address = self.server.address();
+        let mut connection = TcpStream::connect(&address).unwrap();
+        connection
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .unwrap();
+        write!(
+            connection,
+            "GET {} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\r\n",
+            self.path("clip", query),
+            self.token
+        )
+        .unwrap();
+        let mut head = vec![0; 8192];
+        connection.read_exact(&mut head).expect("8 KiB of clip");
+        assert!(
+            head.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&head[..200])
+        );
+        connection
+    }
+
+    /// The server still does its job: a fresh thumbnail is served.
+    fn assert_still_serving(&self, frame: u32) {
+        let response = self.get("thumbnail", &format!("frame={frame}"));
+        assert_eq!(response.status(), 200, "the server keeps serving");
+        assert!(!response.bytes().unwrap().is_empty());
+    }
+
+    fn metrics(&self) -> String {
+        let response = client()
+            .get(self.server.url("/metrics"))
+            .send()
+            .expect("metrics answer");
+        assert_eq!(response.status(), 200);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"));
+        response.text().unwrap()
+    }
+}
+
+/// The value of the sample line starting with `series` (name and labels), if any.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.trim().parse().expect("a number"))
+}
+
+#[test]
+fn a_client_leaving_mid_stream_frees_the_pipeline_within_a_second() {
+    let s = Setup::new(&long_mp4(), &[]);
+    let connection = s.open_clip("start_frame=0&end_frame=1499");
+    // The client stops reading: backpressure holds the pipeline, which stays live.
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(s.server.active_pipelines(), 1);
+    drop(connection);
+    s.server
+        .assert_pipelines_stop_within(Duration::from_secs(1));
+    s.assert_still_serving(10);
+}
+
+#[test]
+fn a_stalled_client_loses_its_pipeline_and_gets_a_cut_body() {
+    let s = Setup::new(&noisy_mp4(), &[("FRAMECAST_STALL_TIMEOUT_SECONDS", "1")]);
+    let mut connection = s.open_clip("start_frame=0&end_frame=1499");
+    let stalled = Instant::now();
+    // Freed by the stall timeout (1 s, once the socket buffers are full) while the
+    // connection is still open.
+    s.server
+        .assert_pipelines_stop_within(Duration::from_secs(10));
+    assert!(stalled.elapsed() >= Duration::from_millis(900));
+    // What was queued still comes, then the connection closes without the last chunk.
+    let mut rest = Vec::new();
+    let _ = connection.read_to_end(&mut rest);
+    assert!(
+        !rest.ends_with(b"0\r\n\r\n"),
+        "a stalled stream must not end as if complete"
+    );
+    let metrics = s.metrics();
+    assert_eq!(
+        sample(
+            &metrics,
+            "framecast_pipeline_failures_total{kind=\"encoding\",failure=\"stall\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn fifty_concurrent_thumbnails_are_all_answered() {
+    let s = Setup::new(&small_mp4(), &[]);
+    let started = Instant::now();
+    let statuses: Vec<(u16, Option<String>)> = std::thread::scope(|scope| {
+        let requests: Vec<_> = (0..50)
+            .map(|frame| {
+                let s = &s;
+                // Distinct frames: each one needs its own pipeline (no cache hits).
+                scope.spawn(move || {
+                    let response = s.get("thumbnail", &format!("frame={frame}"));
+                    let status = response.status().as_u16();
+                    let retry_after = response
+                        .headers()
+                        .get("retry-after")
+                        .map(|v| v.to_str().unwrap().to_owned());
+                    let _ = response.bytes().expect("a whole body");
+                    (status, retry_after)
+                })
+            })
+            .collect();
+        requests.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for (status, retry_after) in &statuses {
+        match status {
+            200 => {}
+            503 => assert!(retry_after.is_some(), "503 comes with Retry-After"),
+            other => panic!("status {other}: only 200 or 503 are expected"),
+        }
+    }
+    let served = statuses.iter().filter(|(status, _)| *status == 200).count();
+    eprintln!(
+        "50 concurrent thumbnails: {served} served, {} refused, in {:?}",
+        50 - served,
+        started.elapsed()
+    );
+    assert!(served > 0);
+    s.server
+        .assert_pipelines_stop_within(Duration::from_secs(1));
+    s.assert_still_serving(0);
+}
+
+/// Overwrites `path` in place with `len` pseudo-random bytes.
+fn fill_with_noise(path: &Path, len: u64) {
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let noise: Vec<u8> = (0..len)
+        .map(|_| {
+            // xorshift64: reproducible noise without a dependency.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect();
+    std::fs::write(path, noise).unwrap();
+}
+
+#[test]
+fn random_bytes_media_gives_json_errors_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("noise.mp4");
+    std::fs::copy(small_mp4(), &video).unwrap();
+    let s = Setup::new(
+        &small_mp4(),
+        &[("FRAMECAST_THUMBNAIL_TIMEOUT_SECONDS", "5")],
+    );
+    let broken = s.server.import(&video, None);
+    let token = s.server.token(&[&broken]);
+    // Imported while good, then overwritten: what reaches the pipeline is noise.
+    fill_with_noise(&video, std::fs::metadata(&video).unwrap().len());
+
+    let get = |endpoint: &str, query: &str| {
+        client()
+            .get(
+                s.server
+                    .url(&format!("/api/v1/file/{broken}/{endpoint}?{query}")),
+            )
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+    };
+    let thumbnail = get("thumbnail", "frame=10");
+    let status = thumbnail.status().as_u16();
+    assert!(status == 500 || status == 504, "status {status}");
+    assert_json_error(
+        thumbnail,
+        status,
+        if status == 500 {
+            "internal_error"
+        } else {
+            "timeout"
+        },
+    );
+    let clip = get("clip", "start_frame=0&end_frame=24");
+    if clip.status() == 200 {
+        assert!(clip.bytes().is_err(), "a clip of noise cannot be complete");
+    } else {
+        let status = clip.status().as_u16();
+        assert!(status >= 500, "status {status}");
+        let body: serde_json::Value = clip.json().expect("a JSON error");
+        assert_eq!(body["success"], false);
+    }
+    s.server
+        .assert_pipelines_stop_within(Duration::from_secs(2));
+    s.assert_still_serving(5);
+}
+
+#[test]
+fn truncated_media_gives_a_json_error_or_a_cut_stream_and_the_server_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let video = dir.path().join("truncated.mp4");
+    std::fs::copy(faststart_mp4(), &video).unwrap();
+    let s = Setup::new(&video, &[("FRAMECAST_THUMBNAIL_TIMEOUT_SECONDS", "5")]);
+    // Cut after import: frames past 40% of the file are gone.
+    let size = std::fs::metadata(&video).unwrap().len();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&video)
+        .unwrap();
+    file.set_len(size * 2 / 5).unwrap();
+    drop(file);
+
+    let thumbnail = s.get("thumbnail", "frame=240");
+    let status = thumbnail.status().as_u16();
+    assert!(status == 500 || status == 504, "status {status}");
+    let body: serde_json::Value = thumbnail.json().expect("a JSON error");
+    assert_eq!(body["success"], false);
+
+    let clip = s.get("clip", "start_frame=0&end_frame=249");
+    assert_eq!(clip.status(), 200, "the start of the file is still there");
+    assert!(clip.bytes().is_err(), "the client sees the clip is cut");
+    s.server
+        .assert_pipelines_stop_within(Duration::from_secs(2));
+    // Frames before the cut are still served.
+    s.assert_still_serving(10);
+}
+
+#[test]
+fn a_removed_catalog_gives_503_until_it_is_restored() {
+    let s = Setup::new(&small_mp4(), &[]);
+    s.assert_still_serving(1);
+    let catalog = s.server.data_dir.path().join("catalog.sqlite3");
+    let aside = s.server.data_dir.path().join("catalog.sqlite3.aside");
+    std::fs::rename(&catalog, &aside).unwrap();
+    let response = s.get("thumbnail", "frame=2");
+    assert!(response.headers().contains_key("retry-after"));
+    let message = assert_json_error(response, 503, "catalog_unavailable");
+    assert!(
+        !message.contains("sqlite3"),
+        "no paths to clients: {message}"
+    );
+    std::fs::rename(&aside, &catalog).unwrap();
+    s.assert_still_serving(2);
+}
+
+#[test]
+fn over_the_limit_a_request_waits_then_gets_503_with_retry_after() {
+    let s = Setup::new(
+        &long_mp4(),
+        &[
+            ("FRAMECAST_MAX_ENCODING_PIPELINES", "1"),
+            ("FRAMECAST_MAX_THUMBNAIL_PIPELINES", "1"),
+            ("FRAMECAST_QUEUE_TIMEOUT_SECONDS", "0.3"),
+        ],
+    );
+    let holding = s.open_clip("start_frame=0&end_frame=1499");
+    let asked = Instant::now();
+    let refused = s.get("clip", "start_frame=0&end_frame=24");
+    let waited = asked.elapsed();
+    assert_eq!(refused.headers()["retry-after"], "5");
+    assert_json_error(refused, 503, "overloaded");
+    assert!(
+        waited >= Duration::from_millis(300),
+        "it waited the queue timeout ({waited:?})"
+    );
+    // Thumbnails have their own pool: not starved by the stream.
+    s.assert_still_serving(3);
+    assert_eq!(
+        sample(
+            &s.metrics(),
+            "framecast_admission_rejections_total{kind=\"encoding\"}"
+        ),
+        Some(1.0)
+    );
+
+    drop(holding);
+    s.server
+        .assert_pipelines_stop_within(Duration::from_secs(1));
+    let clip = s.get("clip", "start_frame=0&end_frame=24");
+    assert_eq!(clip.status(), 200, "the slot is free again");
+    assert!(!clip.bytes().unwrap().is_empty());
+}
+
+#[test]
+fn a_thumbnail_over_its_timeout_gives_504_and_frees_its_pipeline() {
+    let s = Setup::new(
+        &small_mp4(),
+        &[("FRAMECAST_THUMBNAIL_TIMEOUT_SECONDS", "0.001")],
+    );
+    assert_json_error(s.get("thumbnail", "frame=30"), 504, "timeout");
+    s.server
+        .assert_pipelines_stop_within(Duration::from_secs(1));
+}
+
+#[test]
+fn metrics_count_requests_by_route_template_and_cache_use() {
+    let s = Setup::new(&small_mp4(), &[]);
+    s.assert_still_serving(7);
+    s.assert_still_serving(7);
+    let metrics = s.metrics();
+    let thumbnail = "route=\"/api/v1/file/:file_uuid/thumbnail\"";
+    for (series, value) in [
+        (
+            format!("framecast_http_requests_total{{{thumbnail},method=\"GET\",status=\"200\"}}"),
+            2.0,
+        ),
+        (
+            "framecast_thumbnail_cache_lookups_total{outcome=\"hit\"}".into(),
+            1.0,
+        ),
+        (
+            "framecast_thumbnail_cache_lookups_total{outcome=\"miss\"}".into(),
+            1.0,
+        ),
+        (
+            format!("framecast_http_request_duration_seconds_count{{{thumbnail}}}"),
+            2.0,
+        ),
+        ("framecast_active_pipelines{kind=\"thumbnail\"}".into(), 0.0),
+    ] {
+        assert_eq!(
+            sample(&metrics, &series),
+            Some(value),
+            "{series}\n{metrics}"
+        );
+    }
+    let bytes = sample(
+        &metrics,
+        &format!("framecast_http_response_body_bytes_total{{{thumbnail}}}"),
+    )
+    .expect("bytes sent");
+    assert!(bytes > 1000.0, "two JPEGs were sent: {bytes}");
+    assert!(
+        !metrics.contains(&s.uuid),
+        "route templates, never raw paths"
+    );
+}
+
+#[test]
+fn sigterm_lets_a_running_stream_finish_refuses_new_connections_and_exits_0() {
+    let mut s = Setup::new(&long_mp4(), &[("FRAMECAST_SHUTDOWN_GRACE_SECONDS", "20")]);
+    let url = s.server.url(&s.path("clip", "start_frame=0&end_frame=299"));
+    let token = s.token.clone();
+    let download = std::thread::spawn(move || {
+        let response = client().get(url).bearer_auth(token).send().unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().map(|body| body.len())
+    });
+    // Until the clip is running.
+    let started = Instant::now();
+    while s.server.active_pipelines() == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "clip never started"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    s.server.signal("TERM");
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(
+        TcpStream::connect(s.server.address()).is_err(),
+        "no new connections once shutting down"
+    );
+    let sent = download
+        .join()
+        .unwrap()
+        .expect("the running clip completes");
+    assert!(sent > 10_000, "{sent} bytes");
+    let status = s
+        .server
+        .wait_for_exit(Duration::from_secs(10))
+        .expect("the server exits once the stream is done");
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn sigint_cuts_what_is_still_running_after_the_grace_period_and_exits_0() {
+    let mut s = Setup::new(&noisy_mp4(), &[("FRAMECAST_SHUTDOWN_GRACE_SECONDS", "1")]);
+    // A client that stops reading: its stream cannot finish within the grace period.
+    let mut stalled = s.open_clip("start_frame=0&end_frame=1499");
+    let signalled = Instant::now();
+    s.server.signal("INT");
+    let status = s
+        .server
+        .wait_for_exit(Duration::from_secs(8))
+        .expect("the server exits after the grace period");
+    assert_eq!(status.code(), Some(0));
+    assert!(signalled.elapsed() >= Duration::from_millis(900));
+    let mut rest = Vec::new();
+    let _ = stalled.read_to_end(&mut rest);
+    assert!(
+        !rest.ends_with(b"0\r\n\r\n"),
+        "the cut stream is incomplete"
+    );
+}
+
+#[test]
+fn a_stalled_video_download_is_closed_short_of_its_length() {
+    let s = Setup::new(&noisy_mp4(), &[("FRAMECAST_STALL_TIMEOUT_SECONDS", "1")]);
+    let address = s.server.address();
+    let mut connection = TcpStream::connect(&address).unwrap();
+    connection
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    write!(
+        connection,
+        "GET {} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\r\n",
+        s.path("video", ""),
+        s.token
+    )
+    .unwrap();
+    // The client reads nothing for a while: the socket buffers fill, then the reader stalls.
+    std::thread::sleep(Duration::from_secs(4));
+    let mut received = Vec::new();
+    let started = Instant::now();
+    connection
+        .read_to_end(&mut received)
+        .expect("the server closes the connection");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    let size = std::fs::metadata(noisy_mp4()).unwrap().len() as usize;
+    assert!(
+        received.len() < size,
+        "cut short: {} of {size} bytes",
+        received.len()
+    );
+    s.assert_still_serving(1);
+}

@@ -24,11 +24,12 @@ five_minute_720p() {
   echo "$video"
 }
 
-# serve NAME VIDEO UUID: imports VIDEO into its own data dir and starts a server; sets
-# $uuid, $token, $base and $server (killed on exit).
+# serve NAME VIDEO UUID [DETECTIONS]: imports VIDEO (with the detections file DETECTIONS)
+# into its own data dir and starts a server; sets $uuid, $token, $base and $server (killed
+# on exit).
 serve() {
   export FRAMECAST_DATA_DIR=$work/data-$1
-  uuid=$("$framecast" import "$2" --uuid "$3")
+  uuid=$("$framecast" import "$2" --uuid "$3" ${4:+--detections "$4"})
   token=$("$framecast" token --file "$uuid")
   FRAMECAST_LISTEN=127.0.0.1:0 "$framecast" serve > "$work/serve-$1.out" &
   server=$!

@@ -1,7 +1,9 @@
 //! Frame-accurate clips as MPEG-TS (H.264 + AAC): the request, its pipeline, its name.
 
 use crate::catalog::FileRecord;
-use crate::pipeline::{self, files, Branch, ChainUse, Composition, Muxing, PipelineFiles, Stage};
+use crate::pipeline::{
+    self, files, Branch, ChainUse, Composition, ElementSpec, Muxing, PipelineFiles, Stage,
+};
 
 /// The name of the clip's framesrc (`src.video`, `src.audio` in gst-launch terms).
 pub const SOURCE_NAME: &str = "src";
@@ -42,11 +44,17 @@ impl Clip {
 pub fn composition(file: &FileRecord, clip: &Clip, files: &PipelineFiles) -> Composition {
     let source =
         pipeline::source::frame_range(file, clip.first, clip.last, clip.audio).named(SOURCE_NAME);
+    // A queue at the head of each branch: the decoder (on decodebin's thread) works ahead
+    // while the encoder is busy, and the muxer waiting on one stream does not hold up the
+    // decoding of the other. Default limits (at most 1 s, 200 buffers or 10 MB) bound memory.
     let chain = |spec| {
-        vec![Stage::Chain(ChainUse {
-            chain: files.get(spec).clone(),
-            overrides: Vec::new(),
-        })]
+        vec![
+            Stage::Element(ElementSpec::new("queue")),
+            Stage::Chain(ChainUse {
+                chain: files.get(spec).clone(),
+                overrides: Vec::new(),
+            }),
+        ]
     };
     let mut branches = vec![Branch {
         pad: "video",

@@ -14,7 +14,7 @@ preset=${preset:-medium}
 
 serve clip "$video" c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1
 
-start=3000 # frame 3000 = 100 s, mid-GOP (keyframes every 250)
+start=3000 # frame 3000 = 100 s, a keyframe (GOP 250): both tools decode from there
 end=$((start + 299))
 t=$(awk -v n="$start" 'BEGIN { printf "%.6f", n / 30 }')
 : > "$work/c_total"; : > "$work/c_ttfb"; : > "$work/f_total"

@@ -7,7 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 
-set -- # bench-lib.sh passes its arguments on as extra packages to install
 source scripts/bench-lib.sh
 video=$(five_minute_720p)
 preset=$(grep -v '^ *#' pipelines/clip-video.gst | grep -o 'speed-preset=[a-z]*' | cut -d= -f2)
@@ -15,7 +14,7 @@ preset=${preset:-medium}
 
 serve clip "$video" c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1c1
 
-start=3000 # frame 3000 = 100 s, mid-GOP (keyframes every 250)
+start=3000 # frame 3000 = 100 s, a keyframe (GOP 250): both tools decode from there
 end=$((start + 299))
 t=$(awk -v n="$start" 'BEGIN { printf "%.6f", n / 30 }')
 : > "$work/c_total"; : > "$work/c_ttfb"; : > "$work/f_total"
@@ -28,7 +27,7 @@ for _ in $(seq "$runs"); do
   seconds ffmpeg -hide_banner -loglevel error -y -ss "$t" -i "$video" -frames:v 300 \
     -c:v libx264 -preset "$preset" -c:a aac -f mpegts "$work/ffmpeg.ts" >> "$work/f_total"
 done
-frames=$(ffprobe -v error -select_streams v:0 -count_frames -show_entries stream=nb_read_frames -of csv=p=0 "$work/clip.ts" | head -1)
+frames=$(ffprobe -v error -select_streams v:0 -count_frames -show_entries stream=nb_read_frames -of csv=p=0 "$work/clip.ts" | awk 'NR == 1')
 c=$(median < "$work/c_total"); ttfb=$(median < "$work/c_ttfb"); f=$(median < "$work/f_total")
 awk -v c="$c" -v f="$f" -v ttfb="$ttfb" -v p="$preset" -v n="$frames" -v runs="$runs" 'BEGIN {
   printf "300-frame 720p clip from frame 3000, x264 preset %s, median of %d\n", p, runs

@@ -1,7 +1,10 @@
 # Shared by the bench-*.sh scripts (sourced, not run): build, a work dir, test media, a
-# server on a free loopback port, and small statistics helpers.
+# server on a free loopback port, and small statistics helpers. Extra packages to install
+# come in $BENCH_PACKAGES, not as arguments: sourced without any, "$@" is the calling
+# script's own (its RUNS).
 
-scripts/install-deps.sh "$@"
+# shellcheck disable=SC2086 # a space-separated list
+scripts/install-deps.sh ${BENCH_PACKAGES:-}
 cargo build --release --workspace --quiet
 framecast=$PWD/target/release/framecast
 work=${BENCH_DIR:-target/bench}

@@ -17,7 +17,6 @@ step=${1:-15}
 clips_each=${2:-3}
 parts=" ${BENCH_PARTS:-thumbnails clips rss} "
 
-set -- # bench-lib.sh passes its arguments on as extra packages to install
 source scripts/bench-lib.sh
 video=$(five_minute_720p)
 frames=9000

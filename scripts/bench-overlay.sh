@@ -15,7 +15,7 @@ cd "$(dirname "$0")/.."
 runs=${1:-3}
 
 # drawtext in (c) needs a font file: fonts-dejavu-core is installed with the usual deps.
-source scripts/bench-lib.sh fonts-dejavu-core
+BENCH_PACKAGES=fonts-dejavu-core source scripts/bench-lib.sh
 preset=$(grep -v '^ *#' pipelines/clip-video.gst | grep -o 'speed-preset=[a-z]*' | cut -d= -f2)
 preset=${preset:-medium}
 font=$(fc-match -f '%{file}' monospace 2>/dev/null || true)

@@ -9,7 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
 
-set -- # bench-lib.sh passes its arguments on as extra packages to install
 source scripts/bench-lib.sh
 video=$(five_minute_720p)
 serve thumb "$video" 7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b7b

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 
-source scripts/bench-lib.sh nginx-light
+BENCH_PACKAGES=nginx-light source scripts/bench-lib.sh
 video=$work/big.mkv
 if [ ! -s "$video" ]; then
   echo "generating ~1 GB video (MJPEG 720p with noise, 55 s)..." >&2

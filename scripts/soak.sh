@@ -11,7 +11,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 minutes=${1:-10}
 workers=${SOAK_WORKERS:-2}
-set -- # bench-lib.sh passes its arguments on as extra packages to install
 source scripts/bench-lib.sh
 
 # 60 s of 640x360 with audio: big enough for real clips, small enough to make quickly.

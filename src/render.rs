@@ -82,7 +82,19 @@ pub fn composition(
             overrides: Vec::new(),
         })
     };
-    let mut video = Vec::new();
+    // A short queue at the head of each branch: a new thread, so that decoding works ahead
+    // while the encoder is busy, and the muxer waiting on one stream does not hold up the
+    // other's decoding. Four frames, not the default second (10 MB of raw 720p), to keep
+    // memory per stream low.
+    let queue = || {
+        Stage::Element(
+            ElementSpec::new("queue")
+                .prop("max-size-buffers", Prop::U32(4))
+                .prop("max-size-bytes", Prop::U32(0))
+                .prop("max-size-time", Prop::U64(0)),
+        )
+    };
+    let mut video = vec![queue()];
     if let Some(overlay) = &render.overlay {
         video.push(Stage::Element(overlay_element(
             file,
@@ -99,7 +111,7 @@ pub fn composition(
     if render.audio {
         branches.push(Branch {
             pad: SourcePad::Named("audio"),
-            stages: vec![chain(files::CLIP_AUDIO)],
+            stages: vec![queue(), chain(files::CLIP_AUDIO)],
         });
     }
     Composition {

@@ -443,11 +443,11 @@ fn a_stream_failing_midway_ends_incomplete() {
     }
 }
 
-/// Audio without perceptual noise substitution: FFmpeg's AAC decoder fills PNS bands from a
-/// random generator whose state depends on how much was decoded before framesrc's seek,
-/// which varies from run to run, so clips of such files differ in their audio bits.
+/// Noise for audio: FFmpeg's AAC encoder codes noisy bands with perceptual noise
+/// substitution, whose decoder draws from a random generator that a flush does not reset, so
+/// this audio shows any difference in what the decoder saw before framesrc's seek.
 fn explain_mp4() -> PathBuf {
-    generated("clip-explain.mp4", |p| {
+    generated("clip-explain-noise.mp4", |p| {
         ffmpeg(&[
             "-f",
             "lavfi",
@@ -456,7 +456,7 @@ fn explain_mp4() -> PathBuf {
             "-f",
             "lavfi",
             "-i",
-            "sine=duration=3",
+            "anoisesrc=duration=3:color=pink:seed=7",
             "-c:v",
             "libx264",
             "-preset",
@@ -467,32 +467,10 @@ fn explain_mp4() -> PathBuf {
             "yuv420p",
             "-c:a",
             "aac",
-            "-aac_pns",
-            "0",
             "-shortest",
             p.to_str().unwrap(),
         ])
     })
-}
-
-/// The H.264 elementary stream of an MPEG-TS file, or its AAC one (ADTS).
-fn elementary_stream(ts: &Path, video: bool) -> Vec<u8> {
-    let (map, format) = if video {
-        ("0:v", "h264")
-    } else {
-        ("0:a", "adts")
-    };
-    let output = Command::new("ffmpeg")
-        .args(["-v", "error", "-i", ts.to_str().unwrap(), "-map", map])
-        .args(["-c", "copy", "-f", format, "-"])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    output.stdout
 }
 
 #[test]
@@ -511,24 +489,39 @@ fn explain_reproduces_the_response_byte_for_byte() {
         let output = dir.path().join("out.ts");
         let (line, written) = c.server.run_explained(&c.path(&uuid, query), &output);
         assert!(line.contains("mpegtsmux"), "{line}");
-        if query.contains("audio=off") {
-            assert!(written == served, "{line}: not the served bytes");
-        } else {
-            // With audio, the same video bits and as much audio. Not byte for byte: in about
-            // one run in ten under load, framesrc's first decoded AAC frame after its seek
-            // differs (decoder state from before the seek), and so do the encoded bits.
+        assert!(written == served, "{line}: not the served bytes");
+        if !query.contains("audio=off") {
+            assert!(has_audio(&served_path), "{query}: no audio");
+        }
+    }
+}
+
+/// Clips served at the same time are each the same bytes as one served alone, audio included.
+/// Which stream starts first inside framesrc, and how far the audio decoder gets before the
+/// seek, varies with load: this is where the decoder state carried over the seek showed (one
+/// clip in about ten differed).
+#[test]
+fn concurrent_clips_are_identical() {
+    let c = Clips::new();
+    let uuid = c.server.import(&explain_mp4(), None);
+    let query = "start_frame=10&end_frame=59";
+    let alone_path = c.clip(&uuid, query);
+    assert!(has_audio(&alone_path));
+    let alone = std::fs::read(alone_path).unwrap();
+    for round in 0..2 {
+        let clips: Vec<Vec<u8>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..6)
+                .map(|_| scope.spawn(|| c.get(&uuid, query).bytes().unwrap().to_vec()))
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        for (i, clip) in clips.iter().enumerate() {
             assert!(
-                elementary_stream(&output, true) == elementary_stream(&served_path, true),
-                "{line}: not the served video"
+                *clip == alone,
+                "round {round}, clip {i}: {} bytes differ from the clip served alone",
+                clip.iter().zip(&alone).filter(|(a, b)| a != b).count()
+                    + clip.len().abs_diff(alone.len())
             );
-            let aac = |ts: &Path| {
-                probe(ts)
-                    .into_iter()
-                    .find(|s| s.kind == "audio")
-                    .map(|s| s.frames)
-            };
-            assert_eq!(aac(&output), aac(&served_path), "{line}");
-            assert!(aac(&output).is_some());
         }
     }
 }

@@ -12,6 +12,7 @@ use super::files::{Chain, MUXER_NAME};
 #[derive(Debug, Clone, PartialEq)]
 pub enum Prop {
     U64(u64),
+    U32(u32),
     I64(i64),
     I32(i32),
     Bool(bool),
@@ -27,6 +28,7 @@ impl Prop {
     fn apply(&self, element: &gst::Element, name: &str) {
         let value = match self {
             Prop::U64(v) => v.to_value(),
+            Prop::U32(v) => v.to_value(),
             Prop::I64(v) => v.to_value(),
             Prop::I32(v) => v.to_value(),
             Prop::Bool(v) => v.to_value(),
@@ -43,6 +45,7 @@ impl Prop {
     fn to_launch(&self) -> String {
         match self {
             Prop::U64(v) => v.to_string(),
+            Prop::U32(v) => v.to_string(),
             Prop::I64(v) => v.to_string(),
             Prop::I32(v) => v.to_string(),
             Prop::Bool(v) => v.to_string(),

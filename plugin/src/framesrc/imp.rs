@@ -48,6 +48,8 @@ struct State {
     audio: Option<gst::GhostPad>,
     /// Whether the seek to `start` has been sent.
     seeking: bool,
+    /// That seek's sequence number, which the demuxer gives the segments that follow it.
+    seek_seqnum: Option<gst::Seqnum>,
 }
 
 #[derive(Default)]
@@ -111,17 +113,87 @@ impl FrameSrc {
             self,
             move |_| this.no_more_pads()
         ));
-        obj.connect_deep_element_added(|_, _, element| {
-            let is_video_decoder = element.factory().is_some_and(|factory| {
-                let klass = factory.klass();
-                klass.contains("Decoder") && klass.contains("Video")
-            });
-            if let Some(sink) = element.static_pad("sink").filter(|_| is_video_decoder) {
-                sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, start_decoding_earlier);
-                sink.add_probe(gst::PadProbeType::BUFFER, skip_unreferenced_before_start);
+        obj.connect_deep_element_added(glib::clone!(
+            #[weak(rename_to = this)]
+            self,
+            move |_, _, element| {
+                let Some(klass) = element.factory().map(|factory| factory.klass().to_owned())
+                else {
+                    return;
+                };
+                let Some(sink) = element.static_pad("sink") else {
+                    return;
+                };
+                if klass.contains("Decoder") && klass.contains("Video") {
+                    sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, start_decoding_earlier);
+                    sink.add_probe(gst::PadProbeType::BUFFER, skip_unreferenced_before_start);
+                } else if klass.contains("Decoder") && klass.contains("Audio") {
+                    if let Some(src) = element.static_pad("src") {
+                        this.steady_audio_decoder_state(&sink, &src);
+                    }
+                }
             }
-        });
+        ));
         Ok(filesrc)
+    }
+
+    /// Gives an audio decoder the same packets before our seek in every run: those up to
+    /// its first output, which tells decodebin its caps, and not one more.
+    ///
+    /// A flush does not reset an audio decoder entirely: FFmpeg's AAC decoder keeps the
+    /// previous frame's window shape (which shapes the next frame's first half) and its noise
+    /// generator. How many packets it decoded before the seek's flush depended on thread
+    /// timing, and the first frame after the seek came out different in about one run in
+    /// ten. (Video decoders restart from a keyframe, which owes nothing to earlier pictures.)
+    fn steady_audio_decoder_state(&self, sink: &gst::Pad, src: &gst::Pad) {
+        if self.state.lock().unwrap().settings.start == gst::ClockTime::ZERO {
+            return; // No seek: everything is wanted.
+        }
+        let weak_obj = self.obj().downgrade();
+        let weak_src = src.downgrade();
+        let flushed = std::sync::atomic::AtomicBool::new(false);
+        sink.add_probe(
+            gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_FLUSH,
+            move |pad, info| {
+                use std::sync::atomic::Ordering;
+                match &info.data {
+                    Some(gst::PadProbeData::Event(event)) => {
+                        if event.type_() == gst::EventType::FlushStop {
+                            flushed.store(true, Ordering::SeqCst);
+                        }
+                        return gst::PadProbeReturn::Ok;
+                    }
+                    Some(gst::PadProbeData::Buffer(_)) => {}
+                    _ => return gst::PadProbeReturn::Ok,
+                }
+                // After the seek: this pad saw its flush or, linked later, its segment
+                // (which the demuxer numbers with the seek's seqnum).
+                let seek_seqnum = weak_obj
+                    .upgrade()
+                    .and_then(|obj| obj.imp().state.lock().unwrap().seek_seqnum);
+                let segment_seqnum = pad
+                    .sticky_event::<gst::event::Segment>(0)
+                    .map(|event| event.seqnum());
+                let after_seek = flushed.load(Ordering::SeqCst)
+                    || (seek_seqnum.is_some() && segment_seqnum == seek_seqnum);
+                if after_seek {
+                    return gst::PadProbeReturn::Remove;
+                }
+                // The decoder handles one packet at a time on this thread: when the next one
+                // comes, the previous one's output, if any, has set the caps.
+                let has_output = weak_src
+                    .upgrade()
+                    .is_some_and(|src| src.current_caps().is_some());
+                if !has_output {
+                    return gst::PadProbeReturn::Ok;
+                }
+                gst::trace!(CAT, obj = pad, "dropping audio from before the seek");
+                // Consumed here. (`Drop` would make GStreamer 1.22 unref the data that
+                // gstreamer-rs took from it.)
+                info.data = None;
+                gst::PadProbeReturn::Handled
+            },
+        );
     }
 
     /// Exposes the first video and (with `audio`) the first audio stream; the others are
@@ -262,12 +334,14 @@ impl FrameSrc {
     /// Seeks all streams (once per run) by sending the seek upstream from `decoded`, through
     /// the decoder, to the demuxer.
     fn seek(&self, decoded: &gst::Pad, position: gst::ClockTime) {
+        let seqnum = gst::Seqnum::next();
         {
             let mut state = self.state.lock().unwrap();
             if state.seeking {
                 return;
             }
             state.seeking = true;
+            state.seek_seqnum = Some(seqnum);
         }
         let decoded = decoded.clone();
         // This runs on a streaming thread, which the seek's flush must be able to stop.
@@ -277,14 +351,16 @@ impl FrameSrc {
             // the first of them, which is what tells that the range is complete. Demuxers
             // also stop at the next keyframe at best, and some (matroskademux) drop the
             // B-frames that come after a later P-frame in decoding order.
-            let seek = gst::event::Seek::new(
+            let seek = gst::event::Seek::builder(
                 1.0,
                 gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE,
                 gst::SeekType::Set,
                 position,
                 gst::SeekType::None,
                 gst::ClockTime::NONE,
-            );
+            )
+            .seqnum(seqnum)
+            .build();
             // Failing because we are shutting down is no error.
             if !decoded.send_event(seek) && decoded.is_active() {
                 gst::element_error!(obj, gst::CoreError::Seek, ["Could not seek to {position}"]);

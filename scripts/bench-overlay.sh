@@ -92,9 +92,15 @@ per_run() { paste -d' ' "$work/$1.times" "$work/$2.times" | awk '{ print $1 / $3
 runs_of() { cut -d' ' -f1 "$work/$1.times" | paste -sd' '; }
 
 rm -f "$work"/{plain,bbox,ffmpeg,flat3k,flat300k}.times
-for _ in $(seq "$runs"); do
-  fetch plain "/api/v1/file/$uuid/clip?start_frame=0&end_frame=299&audio=off"
-  fetch bbox "/api/v1/file/$uuid/video/bbox?audio=off"
+for run in $(seq "$runs"); do
+  # (a) and (b) alternate which goes first, so a change of load between them evens out.
+  if [ $((run % 2)) = 1 ]; then
+    fetch plain "/api/v1/file/$uuid/clip?start_frame=0&end_frame=299&audio=off"
+    fetch bbox "/api/v1/file/$uuid/video/bbox?audio=off"
+  else
+    fetch bbox "/api/v1/file/$uuid/video/bbox?audio=off"
+    fetch plain "/api/v1/file/$uuid/clip?start_frame=0&end_frame=299&audio=off"
+  fi
   /usr/bin/time -f '%e %M' -a -o "$work/ffmpeg.times" \
     ffmpeg -hide_banner -loglevel error -y -i "$short" -frames:v 300 \
     -filter_script:v "$work/overlay-filter.txt" -an -c:v libx264 -preset "$preset" \

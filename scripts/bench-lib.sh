@@ -12,20 +12,23 @@ mkdir -p "$work"
 work=$(cd "$work" && pwd)
 export FRAMECAST_JWT_SECRET=bench FRAMECAST_LOG=warn
 
-# The 5-minute 1280x720 30 fps H.264 (GOP 250) + AAC file the issues' benchmarks name.
-five_minute_720p() {
-  local video=$work/5min-720p.mp4
+# test_video NAME SECONDS: $work/NAME.mp4, 1280x720 30 fps H.264 (GOP 250) + AAC, made once.
+test_video() {
+  local video=$work/$1.mp4
   if [ ! -s "$video" ]; then
-    echo "generating the 5-minute 720p test video..." >&2
+    echo "generating $video..." >&2
     ffmpeg -hide_banner -loglevel error -y \
-      -f lavfi -i "testsrc2=size=1280x720:rate=30:duration=300" \
-      -f lavfi -i "sine=frequency=440:duration=300" \
+      -f lavfi -i "testsrc2=size=1280x720:rate=30:duration=$2" \
+      -f lavfi -i "sine=frequency=440:duration=$2" \
       -c:v libx264 -preset veryfast -g 250 -keyint_min 250 -sc_threshold 0 -pix_fmt yuv420p \
       -c:a aac -shortest "$work/partial.mp4"
     mv "$work/partial.mp4" "$video"
   fi
   echo "$video"
 }
+
+# The 5-minute file the issues' benchmarks name.
+five_minute_720p() { test_video 5min-720p 300; }
 
 # serve NAME VIDEO UUID [DETECTIONS]: imports VIDEO (with the detections file DETECTIONS)
 # into its own data dir and starts a server; sets $uuid, $token, $base and $server (killed

@@ -22,21 +22,6 @@ font=$(fc-match -f '%{file}' monospace 2>/dev/null || true)
 [ -s "$font" ] || font=/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf
 [ -s "$font" ] || { echo "no font file for drawtext (fc-match monospace)" >&2; exit 1; }
 
-# test_video NAME SECONDS: 1280x720 30 fps H.264 (GOP 250) + AAC, like five_minute_720p.
-test_video() {
-  local video=$work/$1.mp4
-  if [ ! -s "$video" ]; then
-    echo "generating $video..." >&2
-    ffmpeg -hide_banner -loglevel error -y \
-      -f lavfi -i "testsrc2=size=1280x720:rate=30:duration=$2" \
-      -f lavfi -i "sine=frequency=440:duration=$2" \
-      -c:v libx264 -preset veryfast -g 250 -keyint_min 250 -sc_threshold 0 -pix_fmt yuv420p \
-      -c:a aac -shortest "$work/partial.mp4"
-    mv "$work/partial.mp4" "$video"
-  fi
-  echo "$video"
-}
-
 # detections FIRST LAST PER_FRAME [FILTER]: JSON lines, PER_FRAME boxes on each frame
 # FIRST..LAST, moving with the frame number; boxes 0 and 1 belong to traces 1 ("alice") and
 # 2 ("bob"), the others are "face <confidence>". With FILTER, also writes the ffmpeg filter

@@ -9,8 +9,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    assert_json_error, awkward_copy, bframes_mp4, client, edit_list_mp4, ffmpeg, ffmpeg_frame,
-    frame_count, generated, ntsc_mp4, offset_ts, psnr, source, vfr_mkv, vp9_webm, Server,
+    assert_json_error, awkward_copy, bframes_mp4, client, edit_list_mp4, faststart_mp4,
+    ffmpeg_frame, frame_count, lavfi_h264, ntsc_mp4, offset_ts, psnr, source, vfr_mkv, vp9_webm,
+    Server,
 };
 
 /// One stream of a clip, as ffprobe counts it.
@@ -329,28 +330,12 @@ fn bad_parameters_say_what_is_valid() {
 
 /// 60 s: long enough that its clip cannot finish into the socket buffers.
 fn long_mp4() -> PathBuf {
-    generated("clip-long.mp4", |p| {
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            &source("320x240", "25", "60"),
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=duration=60",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-            p.to_str().unwrap(),
-        ])
-    })
+    lavfi_h264(
+        "clip-long.mp4",
+        &source("320x240", "25", "60"),
+        Some("sine=duration=60"),
+        &["-preset", "ultrafast"],
+    )
 }
 
 #[test]
@@ -390,27 +375,6 @@ fn disconnect_frees_the_pipeline() {
     }
 }
 
-/// 10 s with the index (moov) first, so that a truncated copy still opens.
-fn faststart_mp4() -> PathBuf {
-    generated("clip-faststart.mp4", |p| {
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            &source("320x240", "25", "10"),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-movflags",
-            "+faststart",
-            p.to_str().unwrap(),
-        ])
-    })
-}
-
 #[test]
 fn a_stream_failing_midway_ends_incomplete() {
     let c = Clips::new();
@@ -447,30 +411,12 @@ fn a_stream_failing_midway_ends_incomplete() {
 /// substitution, whose decoder draws from a random generator that a flush does not reset, so
 /// this audio shows any difference in what the decoder saw before framesrc's seek.
 fn explain_mp4() -> PathBuf {
-    generated("clip-explain-noise.mp4", |p| {
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            &source("320x240", "25", "3"),
-            "-f",
-            "lavfi",
-            "-i",
-            "anoisesrc=duration=3:color=pink:seed=7",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-bf",
-            "3",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-            p.to_str().unwrap(),
-        ])
-    })
+    lavfi_h264(
+        "clip-explain-noise.mp4",
+        &source("320x240", "25", "3"),
+        Some("anoisesrc=duration=3:color=pink:seed=7"),
+        &["-preset", "veryfast", "-bf", "3"],
+    )
 }
 
 #[test]

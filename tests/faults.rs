@@ -9,66 +9,27 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{assert_json_error, client, ffmpeg, generated, small_mp4, source, Server};
+use common::{assert_json_error, client, faststart_mp4, lavfi_h264, small_mp4, source, Server};
 
 /// 60 s, video only: its clip cannot finish into the socket buffers.
 fn long_mp4() -> PathBuf {
-    generated("faults-long.mp4", |p| {
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            &source("320x240", "25", "60"),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            p.to_str().unwrap(),
-        ])
-    })
+    lavfi_h264(
+        "faults-long.mp4",
+        &source("320x240", "25", "60"),
+        None,
+        &["-preset", "ultrafast"],
+    )
 }
 
 /// 60 s of noise: its clip (tens of MB) outgrows any socket buffers, so a client that stops
 /// reading soon holds the pipeline up.
 fn noisy_mp4() -> PathBuf {
-    generated("faults-noisy.mp4", |p| {
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=25:duration=60,noise=alls=60:allf=t",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            p.to_str().unwrap(),
-        ])
-    })
-}
-
-/// 10 s with the index (moov) first, so that a truncated copy still opens.
-fn faststart_mp4() -> PathBuf {
-    generated("faults-faststart.mp4", |p| {
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            &source("320x240", "25", "10"),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-movflags",
-            "+faststart",
-            p.to_str().unwrap(),
-        ])
-    })
+    lavfi_h264(
+        "faults-noisy.mp4",
+        "testsrc2=size=320x240:rate=25:duration=60,noise=alls=60:allf=t",
+        None,
+        &["-preset", "ultrafast"],
+    )
 }
 
 /// A server with one imported file and a token for it.

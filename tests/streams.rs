@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{assert_json_error, client, ffmpeg, ffmpeg_frame, frame_count, generated, Server};
+use common::{assert_json_error, client, ffmpeg_frame, frame_count, lavfi_h264, Server};
 
 const WIDTH: usize = 1280;
 const HEIGHT: usize = 720;
@@ -17,30 +17,12 @@ const GREY: u8 = 128;
 
 /// 3 s of flat grey 720p at 25 fps with a sine: any drawn pixel stands out.
 fn grey_mp4() -> PathBuf {
-    generated("streams-grey.mp4", |p| {
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            "color=c=0x808080:size=1280x720:rate=25:duration=3",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=duration=3",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-pix_fmt",
-            "yuv420p",
-            "-g",
-            "25",
-            "-c:a",
-            "aac",
-            "-shortest",
-            p.to_str().unwrap(),
-        ])
-    })
+    lavfi_h264(
+        "streams-grey.mp4",
+        "color=c=0x808080:size=1280x720:rate=25:duration=3",
+        Some("sine=duration=3"),
+        &["-preset", "veryfast", "-g", "25"],
+    )
 }
 
 /// A labelled box without trace on frames 0-49; trace 7 on frames 20 and 30 only, moving

@@ -51,6 +51,32 @@ pub fn generated(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
     path
 }
 
+/// `name` in the media dir, generated once: H.264 (yuv420p) from the lavfi source `video`,
+/// with AAC from the lavfi source `audio` when given (cut to the shorter), and `extra`
+/// output options (preset, GOP, B-frames, movflags...).
+pub fn lavfi_h264(name: &str, video: &str, audio: Option<&str>, extra: &[&str]) -> PathBuf {
+    generated(name, |path| {
+        let mut args = vec!["-f", "lavfi", "-i", video];
+        if let Some(audio) = audio {
+            args.extend(["-f", "lavfi", "-i", audio, "-c:a", "aac", "-shortest"]);
+        }
+        args.extend(["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+        args.extend(extra);
+        args.push(path.to_str().unwrap());
+        ffmpeg(&args)
+    })
+}
+
+/// 10 s with the index (moov) first, so that a truncated copy still opens.
+pub fn faststart_mp4() -> PathBuf {
+    lavfi_h264(
+        "faststart.mp4",
+        &source("320x240", "25", "10"),
+        None,
+        &["-preset", "ultrafast", "-movflags", "+faststart"],
+    )
+}
+
 /// 2 s of 320x240 25 fps H.264 (with B-frames) and AAC audio in MP4.
 pub fn small_mp4() -> PathBuf {
     generated("small.mp4", |path| {

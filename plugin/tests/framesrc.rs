@@ -4,6 +4,8 @@
 //! Every source frame carries its number in its top rows (see [`MARK`]), so a decoded frame
 //! says which frame it is whatever the container did to the timing.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, Once};
@@ -683,27 +685,9 @@ fn file_without_video_is_an_error() {
     assert_eq!(output.audio.unwrap().first_stream_time, 500_000_000);
 }
 
-/// The plugin library cargo built along with this test: `cargo test` leaves it in
-/// target/<profile>/deps beside the test binary, `cargo build` copies it up to
-/// target/<profile>; the newer one is this build's.
-fn plugin_library() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let deps = exe.parent()?;
-    [deps, deps.parent()?]
-        .iter()
-        .map(|dir| dir.join("libgstframecast.so"))
-        .filter_map(|path| Some((std::fs::metadata(&path).ok()?.modified().ok()?, path)))
-        .max()
-        .map(|(_, path)| path)
-}
-
 #[test]
 fn plugin_library_works_in_gst_launch() {
-    // Testing this package builds its cdylib too, so a missing library is a failure.
-    let library = plugin_library().expect("libgstframecast.so built with this test");
-    // Alone in a folder of its own, so GStreamer scans nothing else.
-    let plugin_dir = TempDir::new().unwrap();
-    std::fs::copy(&library, plugin_dir.path().join("libgstframecast.so")).unwrap();
+    let plugin_dir = common::plugin_dir();
     let dir = TempDir::new().unwrap();
     let source = ffmpeg_marked(&dir, "source.mp4", ("30000/1001", 2), true, H264_AAC);
     // A name a parse string would choke on.

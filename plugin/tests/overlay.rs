@@ -5,6 +5,8 @@
 //! subsampling) and colours converted here with the BT.601 formulas, independently of the
 //! element's code.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Once;
@@ -881,23 +883,9 @@ fn cost_of_ten_labelled_boxes_at_720p() {
     assert!(cost < std::time::Duration::from_millis(20), "{cost:?}");
 }
 
-/// The plugin library cargo built along with this test (see tests/framesrc.rs).
-fn plugin_library() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    let deps = exe.parent()?;
-    [deps, deps.parent()?]
-        .iter()
-        .map(|dir| dir.join("libgstframecast.so"))
-        .filter_map(|path| Some((std::fs::metadata(&path).ok()?.modified().ok()?, path)))
-        .max()
-        .map(|(_, path)| path)
-}
-
 #[test]
 fn plugin_library_works_in_gst_launch() {
-    let library = plugin_library().expect("libgstframecast.so built with this test");
-    let plugin_dir = TempDir::new().unwrap();
-    std::fs::copy(&library, plugin_dir.path().join("libgstframecast.so")).unwrap();
+    let plugin_dir = common::plugin_dir();
     let dir = TempDir::new().unwrap();
     let path = detections_file(&dir, &[FACE]);
     let launch = |detections: &Path| {

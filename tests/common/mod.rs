@@ -79,30 +79,12 @@ pub fn faststart_mp4() -> PathBuf {
 
 /// 2 s of 320x240 25 fps H.264 (with B-frames) and AAC audio in MP4.
 pub fn small_mp4() -> PathBuf {
-    generated("small.mp4", |path| {
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=25:duration=2",
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=frequency=440:duration=2",
-            "-c:v",
-            "libx264",
-            "-pix_fmt",
-            "yuv420p",
-            "-bf",
-            "2",
-            "-g",
-            "25",
-            "-c:a",
-            "aac",
-            "-shortest",
-            path.to_str().unwrap(),
-        ])
-    })
+    lavfi_h264(
+        "small.mp4",
+        "testsrc2=size=320x240:rate=25:duration=2",
+        Some("sine=frequency=440:duration=2"),
+        &["-bf", "2", "-g", "25"],
+    )
 }
 
 // The tricky kinds of file that thumbnails and clips are checked on, and comparing frames
@@ -117,32 +99,12 @@ pub fn source(size: &str, rate: &str, seconds: &str) -> String {
 
 /// H.264 with B-frames and AAC audio in MP4, GOP 50.
 pub fn bframes_mp4() -> PathBuf {
-    generated("thumb-bframes.mp4", |p| {
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            &source("320x240", "25", "4"),
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=duration=4",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-bf",
-            "3",
-            "-g",
-            "50",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-            p.to_str().unwrap(),
-        ])
-    })
+    lavfi_h264(
+        "thumb-bframes.mp4",
+        &source("320x240", "25", "4"),
+        Some("sine=duration=4"),
+        &["-preset", "veryfast", "-bf", "3", "-g", "50"],
+    )
 }
 
 /// Stream-copied from a cut between keyframes: an edit list hides the pre-roll frames.
@@ -164,74 +126,39 @@ pub fn edit_list_mp4() -> PathBuf {
 }
 
 pub fn ntsc_mp4() -> PathBuf {
-    generated("thumb-2997.mp4", |p| {
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            &source("320x240", "30000/1001", "3"),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-pix_fmt",
-            "yuv420p",
-            p.to_str().unwrap(),
-        ])
-    })
+    lavfi_h264(
+        "thumb-2997.mp4",
+        &source("320x240", "30000/1001", "3"),
+        None,
+        &["-preset", "veryfast"],
+    )
 }
 
 /// Variable frame rate: frames dropped irregularly, timestamps kept.
 pub fn vfr_mkv() -> PathBuf {
-    generated("thumb-vfr.mkv", |p| {
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            &source("320x240", "30", "3"),
+    lavfi_h264(
+        "thumb-vfr.mkv",
+        &source("320x240", "30", "3"),
+        None,
+        &[
             "-vf",
             "select='not(eq(mod(n,5),2))*not(eq(mod(n,7),3))'",
             "-fps_mode",
             "vfr",
-            "-c:v",
-            "libx264",
             "-preset",
             "veryfast",
-            "-pix_fmt",
-            "yuv420p",
-            p.to_str().unwrap(),
-        ])
-    })
+        ],
+    )
 }
 
 /// MPEG-TS starting at 10 s, with audio.
 pub fn offset_ts() -> PathBuf {
-    generated("thumb-offset.ts", |p| {
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            &source("320x240", "25", "3"),
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=duration=3",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "veryfast",
-            "-bf",
-            "2",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-output_ts_offset",
-            "10",
-            "-shortest",
-            p.to_str().unwrap(),
-        ])
-    })
+    lavfi_h264(
+        "thumb-offset.ts",
+        &source("320x240", "25", "3"),
+        Some("sine=duration=3"),
+        &["-preset", "veryfast", "-bf", "2", "-output_ts_offset", "10"],
+    )
 }
 
 pub fn vp9_webm() -> PathBuf {
@@ -258,14 +185,11 @@ pub fn vp9_webm() -> PathBuf {
 
 /// One keyframe every 300 frames.
 pub fn long_gop_mp4() -> PathBuf {
-    generated("thumb-gop300.mp4", |p| {
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            &source("320x240", "25", "14"),
-            "-c:v",
-            "libx264",
+    lavfi_h264(
+        "thumb-gop300.mp4",
+        &source("320x240", "25", "14"),
+        None,
+        &[
             "-preset",
             "ultrafast",
             "-g",
@@ -274,11 +198,8 @@ pub fn long_gop_mp4() -> PathBuf {
             "300",
             "-sc_threshold",
             "0",
-            "-pix_fmt",
-            "yuv420p",
-            p.to_str().unwrap(),
-        ])
-    })
+        ],
+    )
 }
 
 /// Frame `n` of `video` as ffmpeg's select filter picks it, as RGB24 bytes.

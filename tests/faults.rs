@@ -63,9 +63,9 @@ impl Setup {
             .expect("the server answers")
     }
 
-    /// Starts a clip over a raw connection and reads its first 8 KiB; the caller decides
-    /// whether to go on reading, stall or leave.
-    fn open_clip(&self, query: &str) -> TcpStream {
+    /// Starts a GET of `endpoint` over a raw connection and reads its first 8 KiB; the
+    /// caller decides whether to go on reading, stall or leave.
+    fn open(&self, endpoint: &str, query: &str) -> TcpStream {
         let address = self.server.address();
         let mut connection = TcpStream::connect(&address).unwrap();
         connection
@@ -74,12 +74,12 @@ impl Setup {
         write!(
             connection,
             "GET {} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\r\n",
-            self.path("clip", query),
+            self.path(endpoint, query),
             self.token
         )
         .unwrap();
         let mut head = vec![0; 8192];
-        connection.read_exact(&mut head).expect("8 KiB of clip");
+        connection.read_exact(&mut head).expect("8 KiB of the body");
         assert!(
             head.starts_with(b"HTTP/1.1 200"),
             "{}",
@@ -120,7 +120,7 @@ fn sample(metrics: &str, series: &str) -> Option<f64> {
 #[test]
 fn a_client_leaving_mid_stream_frees_the_pipeline_within_a_second() {
     let s = Setup::new(&long_mp4(), &[]);
-    let connection = s.open_clip("start_frame=0&end_frame=1499");
+    let connection = s.open("clip", "start_frame=0&end_frame=1499");
     // The client stops reading: backpressure holds the pipeline, which stays live.
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(s.server.active_pipelines(), 1);
@@ -133,7 +133,7 @@ fn a_client_leaving_mid_stream_frees_the_pipeline_within_a_second() {
 #[test]
 fn a_stalled_client_loses_its_pipeline_and_gets_a_cut_body() {
     let s = Setup::new(&noisy_mp4(), &[("FRAMECAST_STALL_TIMEOUT_SECONDS", "1")]);
-    let mut connection = s.open_clip("start_frame=0&end_frame=1499");
+    let mut connection = s.open("clip", "start_frame=0&end_frame=1499");
     let stalled = Instant::now();
     // Freed by the stall timeout (1 s, once the socket buffers are full) while the
     // connection is still open.
@@ -323,7 +323,7 @@ fn over_the_limit_a_request_waits_then_gets_503_with_retry_after() {
             ("FRAMECAST_QUEUE_TIMEOUT_SECONDS", "0.3"),
         ],
     );
-    let holding = s.open_clip("start_frame=0&end_frame=1499");
+    let holding = s.open("clip", "start_frame=0&end_frame=1499");
     let asked = Instant::now();
     let refused = s.get("clip", "start_frame=0&end_frame=24");
     let waited = asked.elapsed();
@@ -447,7 +447,7 @@ fn sigterm_lets_a_running_stream_finish_refuses_new_connections_and_exits_0() {
 fn sigint_cuts_what_is_still_running_after_the_grace_period_and_exits_0() {
     let mut s = Setup::new(&noisy_mp4(), &[("FRAMECAST_SHUTDOWN_GRACE_SECONDS", "1")]);
     // A client that stops reading: its stream cannot finish within the grace period.
-    let mut stalled = s.open_clip("start_frame=0&end_frame=1499");
+    let mut stalled = s.open("clip", "start_frame=0&end_frame=1499");
     let signalled = Instant::now();
     s.server.signal("INT");
     let status = s
@@ -467,18 +467,7 @@ fn sigint_cuts_what_is_still_running_after_the_grace_period_and_exits_0() {
 #[test]
 fn a_stalled_video_download_is_closed_short_of_its_length() {
     let s = Setup::new(&noisy_mp4(), &[("FRAMECAST_STALL_TIMEOUT_SECONDS", "1")]);
-    let address = s.server.address();
-    let mut connection = TcpStream::connect(&address).unwrap();
-    connection
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
-    write!(
-        connection,
-        "GET {} HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {}\r\n\r\n",
-        s.path("video", ""),
-        s.token
-    )
-    .unwrap();
+    let mut connection = s.open("video", "");
     // The client reads nothing for a while: the socket buffers fill, then the reader stalls.
     std::thread::sleep(Duration::from_secs(4));
     let mut received = Vec::new();

@@ -52,3 +52,27 @@ seconds() {
   t0=$(date +%s.%N); "$@" > /dev/null; t1=$(date +%s.%N)
   awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }'
 }
+
+# clip_x264 NAME: the value of x264enc's NAME= in pipelines/clip-video.gst (empty if unset).
+clip_x264() {
+  grep -v '^ *#' pipelines/clip-video.gst | grep -o "[ ]$1=[^ ]*" | cut -d= -f2
+}
+
+# The x264 settings of pipelines/clip-video.gst that differ from the preset, as ffmpeg's
+# -x264-params, so that ffmpeg can also be run doing the same work as framecast.
+clip_x264_params() {
+  local params="keyint=$(clip_x264 key-int-max)" value
+  for name in bframes rc-lookahead; do
+    value=$(clip_x264 "$name")
+    if [ -n "$value" ]; then params+=":$name=$value"; fi
+  done
+  if [ "$(clip_x264 sliced-threads)" = true ]; then params+=":sliced-threads=1"; fi
+  echo "$params"
+}
+
+# psnr ENCODED SOURCE SECONDS FRAMES: average PSNR of ENCODED against SOURCE's FRAMES frames
+# from SECONDS.
+psnr() {
+  ffmpeg -hide_banner -nostats -i "$1" -ss "$3" -i "$2" -frames:v "$4" -lavfi psnr -f null - 2>&1 |
+    sed -n 's/.*average:\([0-9.inf]*\).*/\1/p'
+}

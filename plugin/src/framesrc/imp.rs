@@ -18,6 +18,7 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const DEFAULT_START: u64 = 0;
 const DEFAULT_STOP: u64 = u64::MAX;
 const DEFAULT_AUDIO: bool = false;
+const DEFAULT_DECODER_THREADS: u32 = 0;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -26,6 +27,9 @@ struct Settings {
     /// `None`: to the end.
     stop: Option<gst::ClockTime>,
     audio: bool,
+    /// The video decoder's `max-threads`, where it has one (the libav decoders); 0: its own
+    /// choice.
+    decoder_threads: u32,
 }
 
 impl Default for Settings {
@@ -35,6 +39,7 @@ impl Default for Settings {
             start: gst::ClockTime::from_nseconds(DEFAULT_START),
             stop: None,
             audio: DEFAULT_AUDIO,
+            decoder_threads: DEFAULT_DECODER_THREADS,
         }
     }
 }
@@ -125,6 +130,12 @@ impl FrameSrc {
                     return;
                 };
                 if klass.contains("Decoder") && klass.contains("Video") {
+                    let threads = this.state.lock().unwrap().settings.decoder_threads;
+                    if threads != DEFAULT_DECODER_THREADS
+                        && element.find_property("max-threads").is_some()
+                    {
+                        element.set_property_from_str("max-threads", &threads.to_string());
+                    }
                     sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, start_decoding_earlier);
                     sink.add_probe(gst::PadProbeType::BUFFER, skip_unreferenced_before_start);
                 } else if klass.contains("Decoder") && klass.contains("Audio") {
@@ -477,6 +488,17 @@ impl ObjectImpl for FrameSrc {
                     .default_value(DEFAULT_AUDIO)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("decoder-threads")
+                    .nick("Decoder threads")
+                    .blurb(
+                        "Threads of the video decoder, where it can be told (the libav \
+                         decoders' max-threads); 0 = the decoder's own choice. Each thread \
+                         holds frames in flight: 1 saves memory when the decoder is not the \
+                         bottleneck",
+                    )
+                    .default_value(DEFAULT_DECODER_THREADS)
+                    .mutable_ready()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -494,6 +516,9 @@ impl ObjectImpl for FrameSrc {
                 settings.stop = (stop != DEFAULT_STOP).then(|| gst::ClockTime::from_nseconds(stop));
             }
             "audio" => settings.audio = value.get().expect("type checked upstream"),
+            "decoder-threads" => {
+                settings.decoder_threads = value.get().expect("type checked upstream")
+            }
             name => unimplemented!("property {name}"),
         }
     }
@@ -508,6 +533,7 @@ impl ObjectImpl for FrameSrc {
                 .map_or(DEFAULT_STOP, gst::ClockTime::nseconds)
                 .to_value(),
             "audio" => settings.audio.to_value(),
+            "decoder-threads" => settings.decoder_threads.to_value(),
             name => unimplemented!("property {name}"),
         }
     }

@@ -1,11 +1,14 @@
 //! `framecast serve`: bind, print where, serve until SIGTERM/SIGINT.
 
 use std::io::Write;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
 use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::Server;
+use poem::web::{LocalAddr, RemoteAddr};
+use poem::{http::uri::Scheme, Server};
+use tokio_io_timeout::TimeoutStream;
 
 use crate::admission::Admission;
 use crate::auth::Verifier;
@@ -41,7 +44,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         admission,
     });
 
-    let acceptor = TcpListener::bind(config.listen).into_acceptor().await?;
+    let acceptor = WriteTimeout {
+        inner: TcpListener::bind(config.listen).into_acceptor().await?,
+        timeout: state.stall_timeout,
+    };
     let local = acceptor
         .local_addr()
         .into_iter()
@@ -64,6 +70,30 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     wait_for_pipelines_to_stop(PIPELINE_STOP_WAIT).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Accepts like `inner`, with a write timeout on every connection: a client that reads
+/// nothing for `timeout` is disconnected. Without it, a stalled client's connection (and
+/// the response data queued for it) stays until the client acts, even after its stream
+/// has given up on it. Slow readers are unaffected: any progress restarts the timeout.
+struct WriteTimeout<A> {
+    inner: A,
+    timeout: Duration,
+}
+
+impl<A: Acceptor> Acceptor for WriteTimeout<A> {
+    type Io = Pin<Box<TimeoutStream<A::Io>>>;
+
+    fn local_addr(&self) -> Vec<LocalAddr> {
+        self.inner.local_addr()
+    }
+
+    async fn accept(&mut self) -> std::io::Result<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
+        let (io, local, remote, scheme) = self.inner.accept().await?;
+        let mut io = TimeoutStream::new(io);
+        io.set_write_timeout(Some(self.timeout));
+        Ok((Box::pin(io), local, remote, scheme))
+    }
 }
 
 /// How long stopping pipelines (set to NULL on threads of their own) may take at exit.

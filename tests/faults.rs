@@ -133,6 +133,7 @@ fn a_client_leaving_mid_stream_frees_the_pipeline_within_a_second() {
 #[test]
 fn a_stalled_client_loses_its_pipeline_and_gets_a_cut_body() {
     let s = Setup::new(&noisy_mp4(), &[("FRAMECAST_STALL_TIMEOUT_SECONDS", "1")]);
+    let idle_sockets = s.server.sockets();
     let mut connection = s.open("clip", "start_frame=0&end_frame=1499");
     let stalled = Instant::now();
     // Freed by the stall timeout (1 s, once the socket buffers are full) while the
@@ -140,6 +141,10 @@ fn a_stalled_client_loses_its_pipeline_and_gets_a_cut_body() {
     s.server
         .assert_pipelines_stop_within(Duration::from_secs(10));
     assert!(stalled.elapsed() >= Duration::from_millis(900));
+    // The server then gives up writing to the client (the same timeout) and drops the
+    // connection, although the client has neither read nor closed it.
+    s.server
+        .assert_sockets_within(idle_sockets, Duration::from_secs(5));
     // What was queued still comes, then the connection closes without the last chunk.
     let mut rest = Vec::new();
     let _ = connection.read_to_end(&mut rest);
@@ -367,12 +372,21 @@ fn metrics_count_requests_by_route_template_and_cache_use() {
     let s = Setup::new(&small_mp4(), &[]);
     s.assert_still_serving(7);
     s.assert_still_serving(7);
+    let unauthorized = client()
+        .get(s.server.url(&s.path("thumbnail", "frame=7")))
+        .send()
+        .unwrap();
+    assert_eq!(unauthorized.status(), 401);
     let metrics = s.metrics();
     let thumbnail = "route=\"/api/v1/file/:file_uuid/thumbnail\"";
     for (series, value) in [
         (
             format!("framecast_http_requests_total{{{thumbnail},method=\"GET\",status=\"200\"}}"),
             2.0,
+        ),
+        (
+            format!("framecast_http_requests_total{{{thumbnail},method=\"GET\",status=\"401\"}}"),
+            1.0,
         ),
         (
             "framecast_thumbnail_cache_lookups_total{outcome=\"hit\"}".into(),
@@ -384,7 +398,7 @@ fn metrics_count_requests_by_route_template_and_cache_use() {
         ),
         (
             format!("framecast_http_request_duration_seconds_count{{{thumbnail}}}"),
-            2.0,
+            3.0,
         ),
         ("framecast_active_pipelines{kind=\"thumbnail\"}".into(), 0.0),
     ] {
@@ -481,6 +495,56 @@ fn a_stalled_video_download_is_closed_short_of_its_length() {
         received.len() < size,
         "cut short: {} of {size} bytes",
         received.len()
+    );
+    s.assert_still_serving(1);
+}
+
+#[test]
+fn a_pipeline_that_stops_producing_is_cut_at_the_stall_timeout() {
+    // The shipped pipeline files, with each encoded frame held up 1.5 s: after its first
+    // output the pipeline produces nothing for longer than the stall timeout (1 s).
+    let pipelines = tempfile::tempdir().unwrap();
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines");
+    for entry in std::fs::read_dir(shipped).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, pipelines.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let clip_video = pipelines.path().join("clip-video.gst");
+    let text = std::fs::read_to_string(&clip_video).unwrap();
+    assert!(text.trim_end().ends_with("! h264parse"), "{text}");
+    let slowed = format!("{}\n  ! identity sleep-time=1500000\n", text.trim_end());
+    std::fs::write(&clip_video, slowed).unwrap();
+    let s = Setup::new(
+        &long_mp4(),
+        &[
+            ("FRAMECAST_STALL_TIMEOUT_SECONDS", "1"),
+            (
+                "FRAMECAST_PIPELINES_DIR",
+                pipelines.path().to_str().unwrap(),
+            ),
+        ],
+    );
+
+    let started = Instant::now();
+    let response = s.get("clip", "start_frame=0&end_frame=99");
+    assert_eq!(response.status(), 200);
+    // The client reads all the time, yet the body ends unfinished: 100 frames at 1.5 s
+    // each would take 150 s.
+    assert!(
+        response.bytes().is_err(),
+        "a cut body is not a complete one"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    s.server
+        .assert_pipelines_stop_within(Duration::from_secs(3));
+    let metrics = s.metrics();
+    assert_eq!(
+        sample(
+            &metrics,
+            "framecast_pipeline_failures_total{kind=\"encoding\",failure=\"stall\"}"
+        ),
+        Some(1.0),
+        "{metrics}"
     );
     s.assert_still_serving(1);
 }

@@ -99,16 +99,29 @@ fn metrics() -> Response {
 
 /// The routes. `with_metrics`: serve `GET /metrics` (it needs no token).
 pub fn app(state: Arc<AppState>, with_metrics: bool) -> impl Endpoint {
+    // The token is checked inside each route, not around them all, so that a 401 is counted
+    // under its route's template.
     let api = Route::new()
-        .at("/file/:file_uuid/video", get(video::video))
-        .at("/file/:file_uuid/video/bbox", get(rendered::bbox))
+        .at(
+            "/file/:file_uuid/video",
+            get(video::video).around(auth::require_token),
+        )
+        .at(
+            "/file/:file_uuid/video/bbox",
+            get(rendered::bbox).around(auth::require_token),
+        )
         .at(
             "/file/:file_uuid/trace/:trace_id/video",
-            get(rendered::trace_video),
+            get(rendered::trace_video).around(auth::require_token),
         )
-        .at("/file/:file_uuid/thumbnail", get(thumbnail::thumbnail))
-        .at("/file/:file_uuid/clip", get(clip::clip))
-        .around(auth::require_token);
+        .at(
+            "/file/:file_uuid/thumbnail",
+            get(thumbnail::thumbnail).around(auth::require_token),
+        )
+        .at(
+            "/file/:file_uuid/clip",
+            get(clip::clip).around(auth::require_token),
+        );
     let mut routes = Route::new().at("/health", get(health));
     if with_metrics {
         routes = routes.at("/metrics", get(metrics));

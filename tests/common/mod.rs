@@ -434,6 +434,29 @@ impl Server {
             .expect("active_pipelines")
     }
 
+    /// The sockets the server process has open: its listener and its connections.
+    pub fn sockets(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .expect("the server's fd directory")
+            .filter_map(|entry| std::fs::read_link(entry.ok()?.path()).ok())
+            .filter(|target| target.to_string_lossy().starts_with("socket:"))
+            .count()
+    }
+
+    /// Waits up to `limit` for the server to have `sockets` open sockets, panicking after.
+    pub fn assert_sockets_within(&self, sockets: usize, limit: Duration) {
+        let started = std::time::Instant::now();
+        while self.sockets() != sockets {
+            assert!(
+                started.elapsed() < limit,
+                "{} sockets open instead of {sockets} {:?} later",
+                self.sockets(),
+                started.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits up to `limit` for every pipeline to be stopped, panicking after.
     pub fn assert_pipelines_stop_within(&self, limit: Duration) {
         let started = std::time::Instant::now();

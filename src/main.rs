@@ -63,7 +63,6 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    map_large_blocks_alone();
     let cli = Cli::parse();
     let default_level = match cli.command {
         Command::Serve => "info",
@@ -173,17 +172,4 @@ fn load_pipelines(config: &Config) -> anyhow::Result<PipelineFiles> {
 fn open_catalog(config: &Config) -> anyhow::Result<SqliteCatalog> {
     config.ensure_data_dir()?;
     Ok(SqliteCatalog::open(&config.catalog_path())?)
-}
-
-/// Blocks of 1 MB and more (video frames) get their own memory mappings, given back to the
-/// system when freed. By default glibc raises that threshold to the largest block freed so
-/// far, after which frames come from per-thread heaps that stay resident once the stream has
-/// ended: after four 720p streams the idle server kept 185 MB instead of 108 MB.
-fn map_large_blocks_alone() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets an allocator parameter; it is called before any other thread
-    // exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-    }
 }

@@ -131,6 +131,24 @@ fn a_client_leaving_mid_stream_frees_the_pipeline_within_a_second() {
 }
 
 #[test]
+fn clients_leaving_while_reading_are_not_counted_as_failures() {
+    let s = Setup::new(&long_mp4(), &[]);
+    for leave_after in 0..20 {
+        let mut connection = s.open("clip", "start_frame=0&end_frame=1499");
+        let mut more = vec![0; 4096 * leave_after];
+        connection.read_exact(&mut more).unwrap();
+    }
+    s.server
+        .assert_pipelines_stop_within(Duration::from_secs(3));
+    let metrics = s.metrics();
+    for failure in ["start", "midway", "timeout", "stall"] {
+        let series =
+            format!("framecast_pipeline_failures_total{{kind=\"encoding\",failure=\"{failure}\"}}");
+        assert_eq!(sample(&metrics, &series).unwrap_or(0.0), 0.0, "{metrics}");
+    }
+}
+
+#[test]
 fn a_stalled_client_loses_its_pipeline_and_gets_a_cut_body() {
     let s = Setup::new(&noisy_mp4(), &[("FRAMECAST_STALL_TIMEOUT_SECONDS", "1")]);
     let idle_sockets = s.server.sockets();

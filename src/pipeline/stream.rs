@@ -355,6 +355,11 @@ impl Puller {
                 .try_pull_sample(gst::ClockTime::from_nseconds(POLL.as_nanos() as u64))
             {
                 Some(sample) => append(&mut chunk, &sample),
+                // A stopped appsink reports EOS too: the body stops the pipeline when its
+                // client leaves, after closing the channel.
+                None if self.appsink.is_eos() && self.sender.is_closed() => {
+                    return Err(Stop::ClientGone)
+                }
                 None if self.appsink.is_eos() => return self.check_complete(),
                 None if last_output.elapsed() >= self.stall_timeout => {
                     return Err(Stop::Failed(

@@ -10,9 +10,11 @@
 # through /video/bbox with 3,000 and with 300,000 detections in the file (the other 297,000
 # on frames 0-899, 330 per frame): time to first byte and frames/s should not change.
 # Prints medians, the ratios and ffmpeg's peak RSS. Usage: scripts/bench-overlay.sh [RUNS]
+# (c) takes minutes per run; BENCH_OVERLAY_FFMPEG=0 leaves it out.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
+with_ffmpeg=${BENCH_OVERLAY_FFMPEG:-1}
 
 # drawtext in (c) needs a font file: fonts-dejavu-core is installed with the usual deps.
 BENCH_PACKAGES=fonts-dejavu-core source scripts/bench-lib.sh
@@ -86,12 +88,17 @@ for run in $(seq "$runs"); do
     fetch bbox "/api/v1/file/$uuid/video/bbox?audio=off"
     fetch plain "/api/v1/file/$uuid/clip?start_frame=0&end_frame=299&audio=off"
   fi
-  /usr/bin/time -f '%e %M' -a -o "$work/ffmpeg.times" \
-    ffmpeg -hide_banner -loglevel error -y -i "$short" -frames:v 300 \
-    -filter_script:v "$work/overlay-filter.txt" -an -c:v libx264 -preset "$preset" \
-    -f mpegts "$work/ffmpeg.ts"
+  if [ "$with_ffmpeg" = 1 ]; then
+    /usr/bin/time -f '%e %M' -a -o "$work/ffmpeg.times" \
+      ffmpeg -hide_banner -loglevel error -y -i "$short" -frames:v 300 \
+      -filter_script:v "$work/overlay-filter.txt" -an -c:v libx264 -preset "$preset" \
+      -f mpegts "$work/ffmpeg.ts"
+  else
+    echo "0 0" >> "$work/ffmpeg.times"
+  fi
 done
-n_a=$(frames "$work/plain.ts"); n_b=$(frames "$work/bbox.ts"); n_c=$(frames "$work/ffmpeg.ts")
+n_a=$(frames "$work/plain.ts"); n_b=$(frames "$work/bbox.ts")
+n_c=$([ "$with_ffmpeg" = 1 ] && frames "$work/ffmpeg.ts" || echo 0)
 for _ in $(seq "$runs"); do
   fetch flat3k "/api/v1/file/$long3k/video/bbox?start=900&audio=off"
   fetch flat300k "/api/v1/file/$long300k/video/bbox?start=900&audio=off"
@@ -105,15 +112,16 @@ awk -v runs="$runs" -v p="$preset" -v load="$(cut -d' ' -f1-3 /proc/loadavg)" \
   -v c="$(col ffmpeg 1)" -v crss="$(col ffmpeg 2)" -v nc="$n_c" -v srss="$rss" \
   -v f3="$(col flat3k 1)" -v f31="$(col flat3k 2)" -v nf3="$n_f3" \
   -v f300="$(col flat300k 1)" -v f3001="$(col flat300k 2)" -v nf300="$n_f300" \
-  -v ba="$(per_run bbox plain)" -v bc="$(per_run bbox ffmpeg)" -v ff="$(per_run flat3k flat300k)" \
+  -v ba="$(per_run bbox plain)" -v ff="$(per_run flat3k flat300k)" \
+  -v bc="$([ "$with_ffmpeg" = 1 ] && per_run bbox ffmpeg || echo 0)" \
   -v ra="$(runs_of plain)" -v rb="$(runs_of bbox)" -v rc="$(runs_of ffmpeg)" 'BEGIN {
   printf "300 frames 720p30, 10 labelled boxes per frame, x264 preset %s, median of %d (load %s)\n", p, runs, load
   printf "(a) /clip audio=off         total %7.3f s (first byte %.3f s, %s frames)\n", a, a1, na
   printf "(b) /video/bbox audio=off   total %7.3f s (first byte %.3f s, %s frames)\n", b, b1, nb
-  printf "(c) ffmpeg drawbox+drawtext total %7.3f s (peak RSS %.0f MB, %s frames)\n", c, crss / 1024, nc
+  if (c > 0) printf "(c) ffmpeg drawbox+drawtext total %7.3f s (peak RSS %.0f MB, %s frames)\n", c, crss / 1024, nc
   printf "per run, s: (a) %s | (b) %s | (c) %s\n", ra, rb, rc
   printf "ratio (b)/(a): %.2f of the medians, %.2f per run (target <= 1.10)\n", b / a, ba
-  printf "ratio (b)/(c): %.3f of the medians, %.3f per run (target < 1)\n", b / c, bc
+  if (c > 0) printf "ratio (b)/(c): %.3f of the medians, %.3f per run (target < 1)\n", b / c, bc
   printf "server peak RSS %.0f MB\n", srss / 1024
   printf "flatness, /video/bbox?start=900 of a 1,200-frame 720p file, 10 boxes per frame drawn:\n"
   printf "  3,000 detections in file:   first byte %.3f s, %5.1f frames/s (%s frames)\n", f31, nf3 / f3, nf3

@@ -651,6 +651,46 @@ fn runs_again_after_ready() {
     assert_eq!(marks, [10, 11, 40]);
 }
 
+/// The `max-threads` of the video decoder inside `src`.
+fn decoder_max_threads(src: &gst::Element) -> i32 {
+    let bin = src.downcast_ref::<gst::Bin>().unwrap();
+    let decoder = bin
+        .iterate_recurse()
+        .into_iter()
+        .map(Result::unwrap)
+        .find(|element| {
+            element
+                .factory()
+                .is_some_and(|factory| factory.klass().contains("Decoder/Video"))
+        })
+        .expect("a video decoder");
+    decoder.property::<i32>("max-threads")
+}
+
+#[test]
+fn decoder_threads_reach_the_video_decoder_and_change_no_frame() {
+    init();
+    let dir = TempDir::new().unwrap();
+    let path = ffmpeg_marked(&dir, "threads.mp4", NTSC_6S, false, H264_AAC);
+    let (start, stop) = (ntsc_frame(40), ntsc_frame(100));
+    let mut marks = Vec::new();
+    for threads in [0u32, 1] {
+        let pipeline = gst::Pipeline::new();
+        let src = framesrc(&path, start, stop, false);
+        src.set_property("decoder-threads", threads);
+        pipeline.add(&src).unwrap();
+        let output = collect_output(&pipeline, &src);
+        run_to_eos(&pipeline).unwrap();
+        // 0 leaves the decoder's own default, which is also 0 ("automatic").
+        assert_eq!(decoder_max_threads(&src), threads as i32);
+        pipeline.set_state(gst::State::Null).unwrap();
+        let output = output.lock().unwrap();
+        marks.push(output.frames.iter().map(|f| f.mark).collect::<Vec<_>>());
+    }
+    assert_eq!(marks[0], (40..100).collect::<Vec<_>>());
+    assert_eq!(marks[1], marks[0]);
+}
+
 #[test]
 fn missing_file_is_an_error() {
     let dir = TempDir::new().unwrap();

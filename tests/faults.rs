@@ -356,6 +356,19 @@ fn over_the_limit_a_request_waits_then_gets_503_with_retry_after() {
         waited >= Duration::from_millis(300),
         "it waited the queue timeout ({waited:?})"
     );
+    // A HEAD runs no pipeline, so it needs no slot: its headers come at once.
+    let head = client()
+        .head(s.server.url(&s.path("clip", "start_frame=0&end_frame=24")))
+        .bearer_auth(&s.token)
+        .send()
+        .unwrap();
+    assert_eq!(head.status(), 200);
+    assert_eq!(head.headers()["content-type"], "video/mp2t");
+    assert!(head.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .ends_with("_0-24.ts\""));
+    assert_eq!(s.server.active_pipelines(), 1, "only the holding stream");
     // Thumbnails have their own pool: not starved by the stream.
     s.assert_still_serving(3);
     assert_eq!(

@@ -13,8 +13,8 @@ mod video;
 use std::sync::Arc;
 use std::time::Duration;
 
-use poem::http::header;
-use poem::{get, handler, Endpoint, EndpointExt, Response, Route};
+use poem::http::{header, Method};
+use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
 
 use crate::auth::Verifier;
 use crate::catalog::{Catalog, FileRecord, FileUuid};
@@ -97,6 +97,19 @@ fn metrics() -> Response {
         .body(crate::metrics::metrics().encode())
 }
 
+/// Left in a HEAD request's extensions before routing: poem answers a HEAD with the GET
+/// handler (method rewritten to GET, body dropped), and the streaming handlers use this to
+/// skip a pipeline whose output nobody would read.
+#[derive(Clone, Copy)]
+pub struct HeadRequest;
+
+async fn mark_head<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
+    if req.method() == Method::HEAD {
+        req.extensions_mut().insert(HeadRequest);
+    }
+    next.call(req).await.map(IntoResponse::into_response)
+}
+
 /// The routes. `with_metrics`: serve `GET /metrics` (it needs no token).
 pub fn app(state: Arc<AppState>, with_metrics: bool) -> impl Endpoint {
     // The token is checked inside each route, not around them all, so that a 401 is counted
@@ -130,5 +143,6 @@ pub fn app(state: Arc<AppState>, with_metrics: bool) -> impl Endpoint {
         .nest("/api/v1", api)
         .data(state)
         .catch_all_error(|error| async move { error::render(error) })
+        .around(mark_head)
         .around(access_log::log)
 }

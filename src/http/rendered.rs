@@ -182,6 +182,17 @@ pub async fn respond(
         launch = %crate::explain::launch_line(&composition, &file_name),
         "stream pipeline"
     );
+    let headers = Response::builder()
+        .content_type("video/mp2t")
+        .header(header::CACHE_CONTROL, cache_control)
+        .header(
+            header::CONTENT_DISPOSITION,
+            format!("inline; filename=\"{file_name}\""),
+        );
+    // A HEAD gets the headers without a pipeline: it would read no body.
+    if req.extensions().get::<super::HeadRequest>().is_some() {
+        return Ok(headers.finish());
+    }
     let what = format!("stream {file_name}");
     let timeouts = stream::StreamTimeouts {
         first_output: state.clip_start_timeout,
@@ -202,14 +213,7 @@ pub async fn respond(
         },
         e => ApiError::internal(e),
     })?;
-    Ok(Response::builder()
-        .content_type("video/mp2t")
-        .header(header::CACHE_CONTROL, cache_control)
-        .header(
-            header::CONTENT_DISPOSITION,
-            format!("inline; filename=\"{file_name}\""),
-        )
-        .body(body.into_body(http1)))
+    Ok(headers.body(body.into_body(http1)))
 }
 
 impl AppState {

@@ -99,12 +99,25 @@ pub fn composition(
     };
     let mut video = vec![queue()];
     if let Some(overlay) = &render.overlay {
+        // The overlay draws in the common 8-bit formats; others (10-bit, say) are converted
+        // to the nearest of those. Formats it draws in pass through untouched.
+        video.push(Stage::Element(ElementSpec::new("videoconvert")));
         video.push(Stage::Element(overlay_element(
             file,
             render.first,
             overlay,
             catalog,
         )));
+    }
+    // 4:2:0 H.264 has no odd sizes: an odd last column or row is cropped off, which leaves
+    // every other pixel (and the detections' coordinates) where it was.
+    let (odd_width, odd_height) = (file.media.width % 2, file.media.height % 2);
+    if odd_width + odd_height > 0 {
+        video.push(Stage::Element(
+            ElementSpec::new("videocrop")
+                .prop("right", Prop::I32(odd_width as i32))
+                .prop("bottom", Prop::I32(odd_height as i32)),
+        ));
     }
     video.push(chain(files::CLIP_VIDEO));
     let mut branches = vec![Branch {

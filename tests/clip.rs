@@ -280,6 +280,31 @@ fn offset_ts_and_vp9() {
 }
 
 #[test]
+fn odd_sizes_lose_their_last_column_and_row() {
+    let c = Clips::new();
+    // 4:4:4, since H.264 4:2:0 cannot have an odd size.
+    let video = lavfi_h264(
+        "odd-321x241.mp4",
+        "testsrc2=size=320x240:rate=25:duration=2,scale=321:241",
+        None,
+        &["-pix_fmt", "yuv444p"],
+    );
+    let uuid = c.server.import(&video, None);
+    let clip = c.clip(&uuid, "start_frame=5&end_frame=24");
+    let streams = probe(&clip);
+    assert_eq!(streams[0].frames, 20, "{streams:?}");
+    assert_eq!(streams[0].pix_fmt, "yuv420p");
+    let got = ffmpeg_frame(&clip, 0, None);
+    assert_eq!(got.len(), 320 * 240 * 3, "320x240");
+    let exact = psnr(&got, &ffmpeg_frame(&video, 5, Some((0, 0, 320, 240))));
+    let next = psnr(&got, &ffmpeg_frame(&video, 6, Some((0, 0, 320, 240))));
+    assert!(
+        exact >= 25.0 && exact > next,
+        "{exact:.1} dB, next {next:.1} dB"
+    );
+}
+
+#[test]
 fn bad_parameters_say_what_is_valid() {
     let c = Clips::new();
     let uuid = c.server.import(&bframes_mp4(), None);

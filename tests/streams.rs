@@ -25,6 +25,16 @@ fn grey_mp4() -> PathBuf {
     )
 }
 
+/// The same in 10-bit 4:2:0, a format the overlay does not draw in itself.
+fn grey_10bit_mp4() -> PathBuf {
+    lavfi_h264(
+        "streams-grey-10bit.mp4",
+        "color=c=0x808080:size=1280x720:rate=25:duration=3",
+        Some("sine=duration=3"),
+        &["-preset", "veryfast", "-g", "25", "-pix_fmt", "yuv420p10le"],
+    )
+}
+
 /// A labelled box without trace on frames 0-49; trace 7 on frames 20 and 30 only, moving
 /// right by 200 px.
 const DETECTIONS: &str = r#"
@@ -42,6 +52,11 @@ struct Streams {
 
 impl Streams {
     fn new() -> Self {
+        Self::of(&grey_mp4())
+    }
+
+    /// A server with `video` imported with [`DETECTIONS`].
+    fn of(video: &Path) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let detections = dir.path().join("detections.jsonl");
         std::fs::File::create(&detections)
@@ -49,7 +64,7 @@ impl Streams {
             .write_all(DETECTIONS.trim_start().as_bytes())
             .unwrap();
         let server = Server::start();
-        let uuid = server.import(&grey_mp4(), Some(&detections));
+        let uuid = server.import(video, Some(&detections));
         let token = server.token(&[&uuid]);
         Streams {
             server,
@@ -125,28 +140,7 @@ fn bbox_draws_each_detection_on_its_frame_only() {
     assert_eq!(audio_streams(&stream), 1);
 
     let frame = ffmpeg_frame(&stream, 10, None);
-    // The box's edges (2 px at 720p, on its outermost pixels and outwards) in the colour of
-    // its label, the interior and the rest untouched.
-    let (r, g, b) = gstframecast::detection_color(None, "face");
-    for (x, y) in [(100, 290), (339, 290), (220, 200), (220, 379)] {
-        let got = rgb(&frame, x, y);
-        let want = [r, g, b];
-        let off = got
-            .iter()
-            .zip(want)
-            .map(|(a, b)| (*a as i32 - b as i32).abs());
-        assert!(
-            off.max().unwrap() <= 48,
-            "edge ({x},{y}): {got:?}, want {want:?}"
-        );
-    }
-    assert_eq!(drawn_pixels(&frame, 110, 210, 220, 160), 0, "interior");
-    assert!(is_grey(&frame, 700, 600));
-    // The label sits on its background above the box.
-    assert!(
-        drawn_pixels(&frame, 100, 160, 120, 38) > 500,
-        "label above the box"
-    );
+    assert_face_box_on(&frame);
     // No debug panel without debug.
     assert_eq!(drawn_pixels(&frame, 0, 0, 90, 90), 0, "no panel");
 
@@ -161,6 +155,39 @@ fn bbox_draws_each_detection_on_its_frame_only() {
         0,
         "frame 10's box is gone"
     );
+}
+
+/// Frame 10's "face" box: its edges (2 px at 720p, on its outermost pixels and outwards) in
+/// the colour of its label, its label on a background above it, the interior and the rest
+/// untouched.
+fn assert_face_box_on(frame: &[u8]) {
+    let (r, g, b) = gstframecast::detection_color(None, "face");
+    for (x, y) in [(100, 290), (339, 290), (220, 200), (220, 379)] {
+        let got = rgb(frame, x, y);
+        let want = [r, g, b];
+        let off = got
+            .iter()
+            .zip(want)
+            .map(|(a, b)| (*a as i32 - b as i32).abs());
+        assert!(
+            off.max().unwrap() <= 48,
+            "edge ({x},{y}): {got:?}, want {want:?}"
+        );
+    }
+    assert_eq!(drawn_pixels(frame, 110, 210, 220, 160), 0, "interior");
+    assert!(is_grey(frame, 700, 600));
+    assert!(
+        drawn_pixels(frame, 100, 160, 120, 38) > 500,
+        "label above the box"
+    );
+}
+
+#[test]
+fn bbox_draws_on_formats_the_overlay_converts_to() {
+    let s = Streams::of(&grey_10bit_mp4());
+    let stream = s.stream("/video/bbox?audio=off");
+    assert_eq!(frame_count(&stream), FRAMES);
+    assert_face_box_on(&ffmpeg_frame(&stream, 10, None));
 }
 
 #[test]

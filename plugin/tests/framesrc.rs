@@ -759,3 +759,24 @@ fn plugin_library_works_in_gst_launch() {
     assert!(status.success());
     assert_eq!(ffmpeg_marks(&jpeg), [17]);
 }
+
+#[test]
+fn fragmented_mp4() {
+    let dir = TempDir::new().unwrap();
+    // A moov without samples, then one moof per keyframe: what browsers, recorders and DASH
+    // write. No edit list, so the first frame is at its composition offset, not at 0.
+    let args = format!("{H264_AAC} -movflags frag_keyframe+empty_moov");
+    let path = ffmpeg_marked(&dir, "frag.mp4", NTSC_6S, true, &args);
+    let media = Media::new(path, SAME_AS_FFMPEG);
+    assert_eq!(media.times.len(), 180);
+    assert!(media.times[0] > 0, "no composition offset to get wrong");
+    media.check_common_ranges();
+    // Inside the first fragment.
+    media.check_range(0, 5);
+    media.check_range(1, 1);
+    media.check_range(10, 15);
+    media.check_range(29, 29);
+    let b_frame = media.first_of_type("B", 1);
+    media.check_range(b_frame, b_frame);
+    check_audio(&media, 3, 40);
+}

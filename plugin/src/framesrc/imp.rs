@@ -5,6 +5,7 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 
 use super::range::{decoder_segment, BufferAction, Kind, RangeFilter};
+use super::restamp::{self, Restamp};
 use super::skip;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -130,7 +131,12 @@ impl FrameSrc {
                     return;
                 };
                 if klass.contains("Decoder") && klass.contains("Video") {
-                    let threads = this.state.lock().unwrap().settings.decoder_threads;
+                    let settings = this.state.lock().unwrap().settings.clone();
+                    if settings.start > gst::ClockTime::ZERO {
+                        // First: the probes below see the repaired timestamps.
+                        repair_timestamps_after_seek(&sink);
+                    }
+                    let threads = settings.decoder_threads;
                     if threads != DEFAULT_DECODER_THREADS
                         && element.find_property("max-threads").is_some()
                     {
@@ -390,6 +396,43 @@ impl FrameSrc {
             gst::element_imp_error!(self, gst::StreamError::WrongType, ["No video stream"]);
         }
     }
+}
+
+/// Gives the buffers going into a video decoder after our seek the timestamps they had before
+/// it, where the demuxer got them wrong (see [`restamp`]).
+fn repair_timestamps_after_seek(sink: &gst::Pad) {
+    let restamp = Mutex::new(Restamp::default());
+    sink.add_probe(
+        gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_FLUSH,
+        move |pad, info| {
+            match &mut info.data {
+                Some(gst::PadProbeData::Event(event))
+                    if event.type_() == gst::EventType::FlushStop =>
+                {
+                    restamp.lock().unwrap().flush_stop();
+                }
+                Some(gst::PadProbeData::Buffer(buffer)) => {
+                    let repaired = restamp.lock().unwrap().buffer(buffer, restamp::same_bytes);
+                    if let Some(stamps) = repaired {
+                        gst::trace!(
+                            CAT,
+                            obj = pad,
+                            "restamping {:?}/{:?} to {:?}/{:?}",
+                            buffer.pts(),
+                            buffer.dts(),
+                            stamps.pts,
+                            stamps.dts
+                        );
+                        let buffer = buffer.make_mut();
+                        buffer.set_pts(stamps.pts);
+                        buffer.set_dts(stamps.dts);
+                    }
+                }
+                _ => {}
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
 }
 
 /// Replaces the segments going into a video decoder with [`decoder_segment`]s.

@@ -18,6 +18,10 @@
 //! sample. The first buffer at or after `stop` ends each pad with EOS and tells upstream to
 //! stop, so the demuxer stops reading once all streams are done.
 //!
+//! When the seek goes back to the stream's first video sample and the demuxer stamps it
+//! differently than before the seek (qtdemux in the first fragment of a fragmented MP4), the
+//! video decoder's input gets the earlier timestamps back: see [`restamp`].
+//!
 //! Segments are narrowed to `[start, stop)`: downstream running time starts at 0 with the
 //! first buffer, stream times are those of the file.
 //!
@@ -31,6 +35,7 @@ use gst::prelude::*;
 
 mod imp;
 mod range;
+mod restamp;
 mod skip;
 
 glib::wrapper! {

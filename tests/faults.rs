@@ -95,6 +95,14 @@ impl Setup {
         assert!(!response.bytes().unwrap().is_empty());
     }
 
+    /// Encoding pipelines that failed with `failure` (start, midway, timeout, stall).
+    fn encoding_failures(&self, failure: &str) -> f64 {
+        let metrics = self.metrics();
+        let series =
+            format!("framecast_pipeline_failures_total{{kind=\"encoding\",failure=\"{failure}\"}}");
+        sample(&metrics, &series).unwrap_or(0.0)
+    }
+
     fn metrics(&self) -> String {
         let response = client()
             .get(self.server.url("/metrics"))
@@ -140,11 +148,8 @@ fn clients_leaving_while_reading_are_not_counted_as_failures() {
     }
     s.server
         .assert_pipelines_stop_within(Duration::from_secs(3));
-    let metrics = s.metrics();
     for failure in ["start", "midway", "timeout", "stall"] {
-        let series =
-            format!("framecast_pipeline_failures_total{{kind=\"encoding\",failure=\"{failure}\"}}");
-        assert_eq!(sample(&metrics, &series).unwrap_or(0.0), 0.0, "{metrics}");
+        assert_eq!(s.encoding_failures(failure), 0.0, "{failure}");
     }
 }
 
@@ -170,15 +175,7 @@ fn a_stalled_client_loses_its_pipeline_and_gets_a_cut_body() {
         !rest.ends_with(b"0\r\n\r\n"),
         "a stalled stream must not end as if complete"
     );
-    let metrics = s.metrics();
-    assert_eq!(
-        sample(
-            &metrics,
-            "framecast_pipeline_failures_total{kind=\"encoding\",failure=\"stall\"}"
-        ),
-        Some(1.0),
-        "{metrics}"
-    );
+    assert_eq!(s.encoding_failures("stall"), 1.0);
 }
 
 #[test]
@@ -568,14 +565,6 @@ fn a_pipeline_that_stops_producing_is_cut_at_the_stall_timeout() {
     assert!(started.elapsed() < Duration::from_secs(10));
     s.server
         .assert_pipelines_stop_within(Duration::from_secs(3));
-    let metrics = s.metrics();
-    assert_eq!(
-        sample(
-            &metrics,
-            "framecast_pipeline_failures_total{kind=\"encoding\",failure=\"stall\"}"
-        ),
-        Some(1.0),
-        "{metrics}"
-    );
+    assert_eq!(s.encoding_failures("stall"), 1.0);
     s.assert_still_serving(1);
 }

@@ -329,6 +329,18 @@ fn mpeg_ts_with_start_offsets() {
 }
 
 /// VP9 WebM without audio.
+#[test]
+fn mpeg_program_stream_frames_without_pts() {
+    let dir = TempDir::new().unwrap();
+    // MPEG-1 video (no B-frames, shown a frame after it is decoded) and MP2 in a program
+    // stream: small frames share a packet, and only the packet's first frame has a PTS.
+    let args = "-f lavfi -i sine=duration=4 -c:v mpeg1video -c:a mp2 -shortest";
+    let path = ffmpeg_video(&dir, "program.mpg", "25", "4", args);
+    let info = probe_matching_ffprobe(&path);
+    assert_eq!(info.frame_index.len(), 100);
+    assert_close(info.fps, 25.0, "fps");
+}
+
 fn vp9_webm(dir: &TempDir) -> PathBuf {
     ffmpeg_video(
         dir,

@@ -692,6 +692,21 @@ fn decoder_threads_reach_the_video_decoder_and_change_no_frame() {
 }
 
 #[test]
+fn mpeg_program_stream() {
+    let dir = TempDir::new().unwrap();
+    // MPEG-2 video with B-frames and MP2 audio in an MPEG program stream (.mpg, DVD's .vob).
+    let args = "-c:v mpeg2video -bf 2 -g 15 -q:v 3 -c:a mp2";
+    let path = ffmpeg_marked(&dir, "program.mpg", NTSC_6S, true, args);
+    let media = Media::new(path, Quirks::default());
+    media.check_common_ranges();
+    media.check_range(10, 15);
+    media.check_range(37, 37);
+    let b_frame = media.first_of_type("B", 100);
+    media.check_range(b_frame, b_frame);
+    check_audio(&media, 47, 96);
+}
+
+#[test]
 fn missing_file_is_an_error() {
     let dir = TempDir::new().unwrap();
     let err = decode(&dir.path().join("missing.mp4"), 0, u64::MAX, false).unwrap_err();

@@ -95,9 +95,33 @@ struct Scan {
     buffers: Vec<VideoBuffer>,
     /// Buffers timed by their DTS, for lack of a PTS.
     pts_from_dts: u64,
+    /// PTS - DTS of the buffers that have both: `Some` while it has always been the same.
+    reorder_delay: ReorderDelay,
     /// Buffers without any timestamp, left out.
     untimed: u64,
     duration: Option<gst::ClockTime>,
+}
+
+/// How far presentation lags decoding, as the buffers with both timestamps show it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+enum ReorderDelay {
+    #[default]
+    Unknown,
+    /// The same for every such buffer: frames are not reordered (no B-frames), only delayed.
+    Constant(gst::ClockTime),
+    /// It varies: frames are reordered.
+    Varying,
+}
+
+impl ReorderDelay {
+    fn observe(&mut self, pts: gst::ClockTime, dts: gst::ClockTime) {
+        let delay = pts.checked_sub(dts);
+        *self = match (*self, delay) {
+            (ReorderDelay::Unknown, Some(delay)) => ReorderDelay::Constant(delay),
+            (ReorderDelay::Constant(was), Some(delay)) if was == delay => *self,
+            _ => ReorderDelay::Varying,
+        };
+    }
 }
 
 /// A stream parsebin exposed.
@@ -121,6 +145,8 @@ impl Stream {
 /// A parsed video buffer, timed as the demuxer timed it.
 struct VideoBuffer {
     ts: gst::ClockTime,
+    /// `ts` is the DTS, for lack of a PTS.
+    from_dts: bool,
     duration: Option<gst::ClockTime>,
     keyframe: bool,
     /// Index into [`Scan::segments`].
@@ -390,14 +416,19 @@ impl Scan {
         ) else {
             return;
         };
-        let ts = match (buffer.pts(), buffer.dts()) {
-            (Some(pts), _) => pts,
+        let (ts, from_dts) = match (buffer.pts(), buffer.dts()) {
+            (Some(pts), dts) => {
+                if let Some(dts) = dts {
+                    self.reorder_delay.observe(pts, dts);
+                }
+                (pts, false)
+            }
             // Parsers interpolate missing PTS for most streams; what is left (AVI, MPEG-PS)
-            // only has decode times, which equal presentation times unless frames are
-            // reordered.
+            // only has decode times, which equal presentation times less the reorder delay
+            // (see `frames`).
             (None, Some(dts)) => {
                 self.pts_from_dts += 1;
-                dts
+                (dts, true)
             }
             (None, None) => {
                 self.untimed += 1;
@@ -417,6 +448,7 @@ impl Scan {
         }
         self.buffers.push(VideoBuffer {
             ts,
+            from_dts,
             duration: buffer.duration(),
             keyframe: !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT),
             segment: self.segments.len() - 1,
@@ -431,7 +463,14 @@ impl Scan {
             .iter()
             .filter_map(|buffer| {
                 let segment = &self.segments[buffer.segment];
-                let ts = buffer.ts;
+                // Without reordering, the PTS is the DTS plus the constant delay that the
+                // buffers with both show (MPEG-PS stamps only some frames; MPEG-1 video there
+                // decodes a frame before showing it). With reordering, the DTS is the best
+                // guess left.
+                let ts = match (buffer.from_dts, self.reorder_delay) {
+                    (true, ReorderDelay::Constant(delay)) => buffer.ts + delay,
+                    _ => buffer.ts,
+                };
                 // Buffers before the segment start are an edit list's pre-roll (decoded only
                 // to reach the first shown frame), those at or after the stop are past its
                 // end: neither is shown, and ffmpeg drops them too.
@@ -461,7 +500,7 @@ impl Scan {
             untimed = self.untimed,
             "video buffers"
         );
-        if self.pts_from_dts > 0 {
+        if self.pts_from_dts > 0 && !matches!(self.reorder_delay, ReorderDelay::Constant(_)) {
             tracing::warn!(
                 buffers = self.pts_from_dts,
                 "video buffers without PTS, indexed by DTS: with B-frames the order is off"

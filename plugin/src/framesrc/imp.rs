@@ -56,6 +56,8 @@ struct State {
     seeking: bool,
     /// That seek's sequence number, which the demuxer gives the segments that follow it.
     seek_seqnum: Option<gst::Seqnum>,
+    /// How far before `start` the seek goes: see [`seek_lead`].
+    seek_lead: gst::ClockTime,
 }
 
 #[derive(Default)]
@@ -123,10 +125,13 @@ impl FrameSrc {
             #[weak(rename_to = this)]
             self,
             move |_, _, element| {
-                let Some(klass) = element.factory().map(|factory| factory.klass().to_owned())
-                else {
+                let Some(factory) = element.factory() else {
                     return;
                 };
+                if factory.klass().contains("Demux") {
+                    this.state.lock().unwrap().seek_lead = seek_lead(factory.name().as_str());
+                }
+                let klass = factory.klass().to_owned();
                 let Some(sink) = element.static_pad("sink") else {
                     return;
                 };
@@ -252,12 +257,10 @@ impl FrameSrc {
         let settings = &state.settings;
         // Everything decoded before our seek is from the wrong place.
         let await_seek = settings.start > gst::ClockTime::ZERO;
-        let filter = Mutex::new(RangeFilter::new(
-            kind,
-            settings.start,
-            settings.stop,
-            await_seek,
-        ));
+        let filter = Mutex::new(
+            RangeFilter::new(kind, settings.start, settings.stop, await_seek)
+                .with_seek_lead(state.seek_lead),
+        );
         let weak_ghost = ghost.downgrade();
         let weak_obj = self.obj().downgrade();
         // Decoders push buffers one by one, never lists.
@@ -395,6 +398,19 @@ impl FrameSrc {
         } else {
             gst::element_imp_error!(self, gst::StreamError::WrongType, ["No video stream"]);
         }
+    }
+}
+
+/// How far before the wanted time to seek with this demuxer. mpegpsdemux (GStreamer 1.22)
+/// seeks by the system clock reference, the muxer's clock, and lands where that clock reads
+/// the wanted time: the video there is up to 1 s later (the MPEG system target decoder's
+/// largest delay) and may start after the keyframe the wanted frame needs. Seeking 1 s for
+/// the delay plus 1 s for a typical GOP earlier finds it; the extra frames are decoded and
+/// dropped. Other demuxers seek to the keyframe before the wanted time themselves.
+fn seek_lead(demuxer: &str) -> gst::ClockTime {
+    match demuxer {
+        "mpegpsdemux" => gst::ClockTime::from_seconds(2),
+        _ => gst::ClockTime::ZERO,
     }
 }
 

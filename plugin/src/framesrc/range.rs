@@ -93,6 +93,8 @@ pub struct RangeFilter {
     /// Whether a buffer went downstream in `window`.
     started: bool,
     seek: Seek,
+    /// How far before `start` to seek (see [`Self::with_seek_lead`]).
+    seek_lead: gst::ClockTime,
     /// Stream time at which the segment before the seek starts: where the stream begins.
     first_stream_time: Option<gst::ClockTime>,
     /// Rate and frame size for clipping audio.
@@ -122,9 +124,19 @@ impl RangeFilter {
             window_seqnum: gst::Seqnum::next(),
             started: false,
             seek,
+            seek_lead: gst::ClockTime::ZERO,
             first_stream_time: None,
             audio_info: None,
         }
+    }
+
+    /// Seek this much before `start`, for demuxers whose seek lands after the wanted frame;
+    /// the frames before `start` are dropped as usual. Such a seek may go before the stream's
+    /// first stream time: mpegpsdemux then starts at the beginning with its stream times
+    /// unchanged (tsdemux would shift them, hence the clamp without a lead).
+    pub fn with_seek_lead(mut self, lead: gst::ClockTime) -> Self {
+        self.seek_lead = lead;
+        self
     }
 
     /// The stream time to seek to, once, when the stream has started from its beginning:
@@ -145,7 +157,11 @@ impl RangeFilter {
     fn want_seek(&mut self) {
         if self.seek == Seek::NotYet {
             let first = self.first_stream_time.unwrap_or_default();
-            self.seek = Seek::Wanted(self.start.max(first));
+            self.seek = Seek::Wanted(if self.seek_lead > gst::ClockTime::ZERO {
+                self.start.saturating_sub(self.seek_lead)
+            } else {
+                self.start.max(first)
+            });
         }
     }
 

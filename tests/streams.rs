@@ -8,7 +8,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{assert_json_error, client, ffmpeg_frame, frame_count, lavfi_h264, Server};
+use common::{
+    assert_json_error, client, ffmpeg_frame, ffprobe_values, frame_count, lavfi_h264, Server,
+};
 
 const WIDTH: usize = 1280;
 const HEIGHT: usize = 720;
@@ -120,15 +122,9 @@ fn drawn_pixels(frame: &[u8], x: usize, y: usize, w: usize, h: usize) -> usize {
 }
 
 fn audio_streams(path: &Path) -> usize {
-    let output = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "a", "-show_entries"])
-        .args(["stream=index", "-of", "csv=p=0", path.to_str().unwrap()])
-        .output()
-        .unwrap();
-    // MPEG-TS lists its program's streams again, after an empty line.
-    let text = String::from_utf8(output.stdout).unwrap();
-    let indices: std::collections::BTreeSet<&str> =
-        text.lines().filter(|line| !line.is_empty()).collect();
+    let indices: std::collections::BTreeSet<String> = ffprobe_values(path, "a", "stream=index")
+        .into_iter()
+        .collect();
     indices.len()
 }
 
@@ -355,18 +351,10 @@ fn frame_md5s(path: &Path) -> Vec<String> {
 }
 
 fn video_codec(path: &Path) -> String {
-    let output = Command::new("ffprobe")
-        .args(["-v", "error", "-select_streams", "v:0", "-show_entries"])
-        .args([
-            "stream=codec_name",
-            "-of",
-            "csv=p=0",
-            path.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    let text = String::from_utf8(output.stdout).unwrap();
-    text.split_whitespace().next().unwrap_or("").to_owned()
+    ffprobe_values(path, "v:0", "stream=codec_name")
+        .first()
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[test]

@@ -255,25 +255,29 @@ pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
     }
 }
 
-pub fn frame_count(video: &Path) -> u32 {
-    let output = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-select_streams",
-            "v:0",
-            "-count_frames",
-            "-show_entries",
-            "stream=nb_read_frames",
-            "-of",
-            "csv=p=0",
-            video.to_str().unwrap(),
-        ])
+/// ffprobe's `entry` (e.g. `stream=codec_name`) for each stream `select` picks (`v:0`,
+/// `a`), in order. MPEG-TS lists its program's streams again, after an empty line: those
+/// repeats are included.
+pub fn ffprobe_values(video: &Path, select: &str, entry: &str) -> Vec<String> {
+    let mut ffprobe = Command::new("ffprobe");
+    ffprobe.args(["-v", "error", "-select_streams", select]);
+    if entry.contains("nb_read_frames") {
+        // Counting decodes the whole stream: only when asked for.
+        ffprobe.arg("-count_frames");
+    }
+    let output = ffprobe
+        .args(["-show_entries", entry, "-of", "csv=p=0"])
+        .arg(video)
         .output()
         .unwrap();
-    // MPEG-TS lists its program's stream again: take the first line.
     let text = String::from_utf8(output.stdout).unwrap();
-    text.split_whitespace().next().unwrap().parse().unwrap()
+    text.split_whitespace().map(str::to_owned).collect()
+}
+
+pub fn frame_count(video: &Path) -> u32 {
+    ffprobe_values(video, "v:0", "stream=nb_read_frames")[0]
+        .parse()
+        .unwrap()
 }
 
 /// A copy of `video` in `dir` under a name that gst-launch syntax and the shell would both

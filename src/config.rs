@@ -168,6 +168,13 @@ impl Config {
         )
     }
 
+    /// The policy the request planner applies.
+    pub fn limits(&self) -> crate::request::Limits {
+        crate::request::Limits {
+            max_clip_seconds: self.max_clip_seconds,
+        }
+    }
+
     pub fn catalog_path(&self) -> PathBuf {
         self.data_dir.join("catalog.sqlite3")
     }

@@ -10,6 +10,5 @@ pub mod import;
 pub mod media;
 pub mod metrics;
 pub mod pipeline;
-pub mod render;
+pub mod request;
 pub mod serve;
-pub mod thumbnail;

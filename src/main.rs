@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -7,6 +8,7 @@ use framecast::auth::{self, ALL_FILES_SCOPE};
 use framecast::catalog::{Catalog, FileUuid, SqliteCatalog};
 use framecast::config::Config;
 use framecast::pipeline::PipelineFiles;
+use framecast::request::Planner;
 
 #[derive(Parser)]
 #[command(name = "framecast", version, about = "HTTP video server on GStreamer")]
@@ -145,20 +147,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Explain { url, output } => {
             let pipelines = load_pipelines(&config)?;
-            let catalog = open_catalog(&config)?;
-            let (composition, default_output) = framecast::explain::composition_for(
-                &url,
-                &catalog,
-                &config.catalog_path(),
-                &pipelines,
-            )?;
-            println!(
-                "{}",
-                framecast::explain::launch_line(
-                    &composition,
-                    output.as_deref().unwrap_or(default_output)
-                )
-            );
+            let planner = Planner {
+                catalog: Arc::new(open_catalog(&config)?),
+                limits: config.limits(),
+            };
+            let line = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(framecast::explain::launch_line(
+                    &url,
+                    &planner,
+                    &pipelines,
+                    &config.catalog_path(),
+                    output.as_deref(),
+                ))?;
+            println!("{line}");
             Ok(())
         }
     }

@@ -84,6 +84,9 @@ pub enum PipelineFailure {
     Timeout,
     /// A stream without progress for `stall_timeout_seconds`.
     Stall,
+    /// Ran to its end without the output asked for: a thumbnail with no image, or not the
+    /// frame the index names.
+    Output,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -187,8 +190,6 @@ impl Metrics {
 
     /// The exposition text.
     pub fn encode(&self) -> String {
-        self.live_gstreamer_pipelines
-            .set(crate::pipeline::live_pipelines() as i64);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");

@@ -85,6 +85,22 @@ pub enum CatalogError {
     Unavailable { path: PathBuf, reason: String },
     #[error("catalog entry for {uuid} is corrupt: {reason}")]
     Corrupt { uuid: String, reason: String },
+    /// The lookup's thread failed (a bug): details for the log.
+    #[error("catalog lookup failed: {0}")]
+    Lookup(String),
+}
+
+/// Runs a blocking catalog call on tokio's blocking pool, inside the caller's span (the
+/// catalog may log, e.g. when it reopens a replaced file: as part of the request).
+pub async fn blocking<T: Send + 'static>(
+    catalog: &std::sync::Arc<dyn Catalog>,
+    call: impl FnOnce(&dyn Catalog) -> Result<T, CatalogError> + Send + 'static,
+) -> Result<T, CatalogError> {
+    let catalog = catalog.clone();
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(|| call(&*catalog)))
+        .await
+        .map_err(|e| CatalogError::Lookup(e.to_string()))?
 }
 
 /// Storage behind the handlers. Implementations are blocking; async callers use

@@ -1,7 +1,6 @@
-//! GET/HEAD /api/v1/file/:file_uuid/video — the original bytes, with range requests and
-//! conditional requests per RFC 9110.
+//! The original file ([`crate::request::Job::Original`]): its bytes, with range requests
+//! and conditional requests per RFC 9110.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use headers::{
@@ -9,38 +8,15 @@ use headers::{
     IfUnmodifiedSince, LastModified,
 };
 use poem::http::{header, StatusCode};
-use poem::web::{Data, Path};
-use poem::{handler, Body, Request, Response};
+use poem::{Body, Request, Response};
 
 use super::error::ApiError;
-use super::params::QueryParams;
-use super::rendered;
-use super::AppState;
-use crate::auth::Grant;
 use crate::catalog::FileRecord;
 
 /// Read size per chunk: large enough for loopback throughput, small enough that a stream's
 /// memory (at most `READ_AHEAD_CHUNKS` + 1 chunks) stays a few MB whatever the client's speed.
 const CHUNK_BYTES: usize = 2048 * 1024;
 const READ_AHEAD_CHUNKS: usize = 2;
-
-#[handler]
-pub async fn video(
-    req: &Request,
-    Path(file_uuid): Path<String>,
-    Data(state): Data<&Arc<AppState>>,
-    Data(grant): Data<&Grant>,
-) -> Result<Response, ApiError> {
-    let query = QueryParams::from_request(req);
-    let file = state.authorized_file(grant, &file_uuid).await?;
-    match rendered::parse_video(&query, &file)? {
-        None => serve_file(req, &file, state.stall_timeout).await,
-        Some(render) => {
-            let plan = state.plan(&file, &render, true);
-            rendered::respond(req, state, plan, rendered::DETECTIONS_CACHE_CONTROL).await
-        }
-    }
-}
 
 /// The validators of the file as imported: a strong ETag and Last-Modified.
 fn validators(file: &FileRecord) -> (ETag, SystemTime) {
@@ -115,7 +91,7 @@ fn requested_range(
     }
 }
 
-async fn serve_file(
+pub async fn original(
     req: &Request,
     record: &FileRecord,
     stall_timeout: Duration,

@@ -3,18 +3,12 @@
 
 use std::collections::HashMap;
 
-use poem::Request;
-
-use super::error::ApiError;
+use super::PlanError;
 
 /// The raw query, last value winning for repeated keys.
 pub struct QueryParams(HashMap<String, String>);
 
 impl QueryParams {
-    pub fn from_request(req: &Request) -> Self {
-        Self::parse(req.uri().query().unwrap_or(""))
-    }
-
     pub fn parse(query: &str) -> Self {
         QueryParams(
             form_urlencoded::parse(query.as_bytes())
@@ -33,13 +27,13 @@ impl QueryParams {
         name: &str,
         range: std::ops::RangeInclusive<i64>,
         what: &str,
-    ) -> Result<Option<i64>, ApiError> {
+    ) -> Result<Option<i64>, PlanError> {
         let Some(given) = self.0.get(name) else {
             return Ok(None);
         };
         match given.trim().parse::<i64>() {
             Ok(value) if range.contains(&value) => Ok(Some(value)),
-            Ok(_) | Err(_) => Err(ApiError::bad_parameter(format!(
+            Ok(_) | Err(_) => Err(PlanError::bad_parameter(format!(
                 "{name}={given:?} is not valid: {name} must be {what}"
             ))),
         }
@@ -52,13 +46,13 @@ impl QueryParams {
         name: &str,
         valid: impl Fn(f64) -> bool,
         what: &str,
-    ) -> Result<Option<f64>, ApiError> {
+    ) -> Result<Option<f64>, PlanError> {
         let Some(given) = self.0.get(name) else {
             return Ok(None);
         };
         match given.trim().parse::<f64>() {
             Ok(value) if value.is_finite() && valid(value) => Ok(Some(value)),
-            Ok(_) | Err(_) => Err(ApiError::bad_parameter(format!(
+            Ok(_) | Err(_) => Err(PlanError::bad_parameter(format!(
                 "{name}={given:?} is not valid: {name} must be {what}"
             ))),
         }
@@ -70,7 +64,7 @@ impl QueryParams {
         name: &str,
         choices: &[(&str, T)],
         default: T,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, PlanError> {
         let Some(given) = self.0.get(name) else {
             return Ok(default);
         };
@@ -80,7 +74,7 @@ impl QueryParams {
             .map(|(_, value)| *value)
             .ok_or_else(|| {
                 let valid: Vec<&str> = choices.iter().map(|(s, _)| *s).collect();
-                ApiError::bad_parameter(format!(
+                PlanError::bad_parameter(format!(
                     "{name}={given:?} is not valid; use one of: {}",
                     valid.join(", ")
                 ))
@@ -108,7 +102,7 @@ pub struct StreamParams {
 }
 
 impl StreamParams {
-    pub fn parse(query: &QueryParams) -> Result<Self, ApiError> {
+    pub fn parse(query: &QueryParams) -> Result<Self, PlanError> {
         Ok(StreamParams {
             mode: query.choice(
                 "mode",

@@ -4,30 +4,10 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::catalog::FileRecord;
-use crate::pipeline::{
-    self, files, ChainUse, Composition, ElementSpec, PipelineError, PipelineFiles, Prop, Stage,
-};
-
-/// A crop rectangle in source pixels, inside the frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Crop {
-    pub x: u32,
-    pub y: u32,
-    pub w: u32,
-    pub h: u32,
-}
-
-/// A validated thumbnail request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Thumbnail {
-    pub frame: u32,
-    pub crop: Option<Crop>,
-    /// Output size after cropping; `None` keeps the (cropped) size.
-    pub size: Option<(u32, u32)>,
-    /// JPEG quality override; `None` uses the pipeline file's.
-    pub quality: Option<i32>,
-}
+use super::{files, ChainUse, Composition, ElementSpec, PipelineError, PipelineFiles, Prop, Stage};
+use crate::admission::PipelineKind;
+use crate::metrics::{metrics, PipelineFailure};
+use crate::request::ThumbnailJob;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ThumbnailError {
@@ -39,11 +19,11 @@ pub enum ThumbnailError {
     WrongFrame { want: u32, got: Option<u32> },
 }
 
-/// The pipeline for `thumbnail` of `file`: framesrc (exactly that frame) ! videocrop !
-/// videoscale ! capsfilter ! pipelines/thumbnail.gst.
-pub fn composition(file: &FileRecord, thumbnail: &Thumbnail, files: &PipelineFiles) -> Composition {
-    let frame = thumbnail.frame;
-    let mut stages = vec![Stage::Element(pipeline::source::frame_range(
+/// The pipeline for `thumbnail`: framesrc (exactly that frame) ! videocrop ! videoscale !
+/// capsfilter ! pipelines/thumbnail.gst.
+pub fn composition(thumbnail: &ThumbnailJob, files: &PipelineFiles) -> Composition {
+    let (file, frame) = (&thumbnail.file, thumbnail.frame);
+    let mut stages = vec![Stage::Element(super::source::frame_range(
         file, frame, frame, false,
     ))];
     if let Some(crop) = thumbnail.crop {
@@ -81,7 +61,8 @@ pub fn composition(file: &FileRecord, thumbnail: &Thumbnail, files: &PipelineFil
 
 /// A strong ETag naming exactly these bytes: the file as imported, the request, and the
 /// pipeline file that encodes it.
-pub fn etag(file: &FileRecord, thumbnail: &Thumbnail, files: &PipelineFiles) -> String {
+pub fn etag(thumbnail: &ThumbnailJob, files: &PipelineFiles) -> String {
+    let file = &thumbnail.file;
     let identity = format!(
         "{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{}",
         file.uuid,
@@ -100,14 +81,33 @@ pub fn etag(file: &FileRecord, thumbnail: &Thumbnail, files: &PipelineFiles) -> 
 }
 
 /// Runs `composition` (from [`composition`]) and returns the JPEG, after checking the
-/// decoder gave the frame the index names. Blocking.
-pub fn render(
-    file: &FileRecord,
-    thumbnail: &Thumbnail,
+/// decoder gave the frame the index names; a failure is counted in the metrics. Blocking.
+pub fn run(
+    thumbnail: &ThumbnailJob,
     composition: &Composition,
     timeout: Duration,
 ) -> Result<Vec<u8>, ThumbnailError> {
-    let samples = pipeline::collect_samples(composition, timeout)?;
+    let jpeg = jpeg(thumbnail, composition, timeout);
+    if let Err(e) = &jpeg {
+        let failure = match e {
+            ThumbnailError::Pipeline(PipelineError::Timeout(_)) => PipelineFailure::Timeout,
+            ThumbnailError::Pipeline(_) => PipelineFailure::Start,
+            ThumbnailError::NoImage(_) | ThumbnailError::WrongFrame { .. } => {
+                PipelineFailure::Output
+            }
+        };
+        metrics().pipeline_failed(PipelineKind::Thumbnail, failure);
+    }
+    jpeg
+}
+
+fn jpeg(
+    thumbnail: &ThumbnailJob,
+    composition: &Composition,
+    timeout: Duration,
+) -> Result<Vec<u8>, ThumbnailError> {
+    let file = &thumbnail.file;
+    let samples = super::collect_samples(composition, timeout)?;
     // framesrc passes only the requested frame; checking its timestamp against the index
     // guards the promise that this is frame N, not a neighbour.
     let frame_of = |sample: &gst::Sample| {

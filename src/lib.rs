@@ -3,6 +3,7 @@
 pub mod admission;
 pub mod auth;
 pub mod catalog;
+pub mod client_text;
 pub mod config;
 pub mod explain;
 pub mod http;

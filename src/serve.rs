@@ -27,6 +27,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let admission = Admission::new(
         config.encoding_pipeline_limit()?,
         config.thumbnail_pipeline_limit()?,
+        config.pipeline_memory_bytes,
         Config::seconds("queue_timeout_seconds", config.queue_timeout_seconds)?,
     );
     let state = Arc::new(AppState {

@@ -117,6 +117,11 @@ fn metrics() -> Response {
 #[derive(Clone, Copy)]
 pub struct HeadRequest;
 
+/// Whether the client asked with HEAD: the response's headers are all it will read.
+fn is_head(req: &Request) -> bool {
+    req.extensions().get::<HeadRequest>().is_some()
+}
+
 async fn mark_head<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
     if req.method() == Method::HEAD {
         req.extensions_mut().insert(HeadRequest);

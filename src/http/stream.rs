@@ -6,7 +6,7 @@ use poem::{Request, Response};
 use super::error::ApiError;
 use super::AppState;
 use crate::admission::PipelineKind;
-use crate::pipeline::{body, launch, PipelineError};
+use crate::pipeline::{body, launch, stream, PipelineError};
 use crate::request::StreamJob;
 
 /// Streams `job`, starting the pipeline first so that a failure to start is still a JSON
@@ -26,12 +26,11 @@ pub async fn respond(
             format!("inline; filename=\"{file_name}\""),
         );
     // A HEAD gets the headers without a pipeline: it would read no body.
-    if req.extensions().get::<super::HeadRequest>().is_some() {
+    if super::is_head(req) {
         return Ok(headers.finish());
     }
-    let composition =
-        crate::pipeline::stream::composition(&job, &state.pipelines, &state.catalog_path);
-    let expected = crate::pipeline::stream::expected(&job);
+    let composition = stream::composition(&job, &state.pipelines, &state.catalog_path);
+    let expected = stream::expected(&job);
     tracing::debug!(
         launch = %launch::launch_line(&composition, &file_name),
         "stream pipeline"
@@ -42,7 +41,10 @@ pub async fn respond(
         stall: state.stall_timeout,
     };
     // The slot is held by the stream until its pipeline stops.
-    let permit = state.admission.admit(PipelineKind::Encoding).await?;
+    let permit = state
+        .admission
+        .admit(PipelineKind::Encoding, stream::memory_cost(&job))
+        .await?;
     let span = tracing::Span::current();
     let output = tokio::task::spawn_blocking(move || {
         span.in_scope(|| body::start(&composition, timeouts, what, Some(expected), permit))

@@ -47,7 +47,16 @@ pub async fn respond(
             return Ok(response().status(StatusCode::NOT_MODIFIED).finish());
         }
     }
-    let jpeg = match state.thumbnails.get(&etag) {
+    let cached = state.thumbnails.get(&etag);
+    // A HEAD runs no pipeline: Content-Length only when the JPEG is at hand.
+    if super::is_head(req) {
+        let response = response().content_type("image/jpeg");
+        return Ok(match cached {
+            Some(jpeg) => response.header(header::CONTENT_LENGTH, jpeg.len()).finish(),
+            None => response.finish(),
+        });
+    }
+    let jpeg = match cached {
         Some(jpeg) => {
             metrics().thumbnail_cache_lookup(CacheOutcome::Hit);
             jpeg
@@ -70,7 +79,10 @@ async fn run(state: &AppState, job: ThumbnailJob) -> Result<Vec<u8>, ApiError> {
         "thumbnail pipeline"
     );
     let timeout = state.thumbnail_timeout;
-    let permit = state.admission.admit(PipelineKind::Thumbnail).await?;
+    let permit = state
+        .admission
+        .admit(PipelineKind::Thumbnail, thumbnail::memory_cost(&job))
+        .await?;
     let span = tracing::Span::current();
     // The permit moves into the blocking task: if the client goes away, the pipeline still
     // runs to its end or timeout, and keeps its slot until then.

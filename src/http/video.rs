@@ -4,8 +4,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use headers::{
-    ContentRange, ETag, HeaderMapExt, IfMatch, IfModifiedSince, IfNoneMatch, IfRange,
-    IfUnmodifiedSince, LastModified,
+    ContentRange, ETag, HeaderMapExt, IfMatch, IfModifiedSince, IfNoneMatch, IfUnmodifiedSince,
+    LastModified,
 };
 use poem::http::{header, StatusCode};
 use poem::{Body, Request, Response};
@@ -70,8 +70,8 @@ fn requested_range(
     let Some(range) = req.headers().get(header::RANGE) else {
         return Ok(None);
     };
-    if let Some(if_range) = req.headers().typed_get::<IfRange>() {
-        if if_range.is_modified(Some(etag), Some(last_modified)) {
+    if let Some(if_range) = req.headers().get(header::IF_RANGE) {
+        if !if_range_matches(if_range, etag, last_modified) {
             return Ok(None);
         }
     }
@@ -89,6 +89,25 @@ fn requested_range(
         [one] => Ok(Some((*one.start(), *one.end()))),
         _ => Ok(None),
     }
+}
+
+/// RFC 9110 §13.1.5: the range applies only if the validator matches exactly: an entity
+/// tag by strong comparison, a date by equality with Last-Modified. (The headers crate
+/// treats any date at or after Last-Modified as a match, which sends a stale range.)
+fn if_range_matches(
+    if_range: &poem::http::HeaderValue,
+    etag: &ETag,
+    last_modified: &LastModified,
+) -> bool {
+    let Ok(text) = if_range.to_str() else {
+        return false;
+    };
+    let text = text.trim();
+    if text.starts_with('"') || text.starts_with("W/") {
+        // Ours is strong: a weak tag never equals it; a malformed one matches nothing.
+        return text.parse::<ETag>().is_ok_and(|given| given == *etag);
+    }
+    httpdate::parse_http_date(text).is_ok_and(|date| LastModified::from(date) == *last_modified)
 }
 
 pub async fn original(
@@ -146,11 +165,15 @@ pub async fn original(
         None => (0, size.saturating_sub(1)),
     };
     let length = if size == 0 { 0 } else { end - start + 1 };
-    let stream = read_range(file.into_std().await, start, length, stall_timeout);
-    Ok(response
+    let response = response
         .content_type(content_type(&record.path))
-        .header(header::CONTENT_LENGTH, length)
-        .body(Body::from_bytes_stream(stream)))
+        .header(header::CONTENT_LENGTH, length);
+    // A HEAD gets every header a GET would, from the record and one stat: no read-ahead.
+    if super::is_head(req) {
+        return Ok(response.finish());
+    }
+    let stream = read_range(file.into_std().await, start, length, stall_timeout);
+    Ok(response.body(Body::from_bytes_stream(stream)))
 }
 
 /// Streams `length` bytes from `start` of `file`. One blocking thread reads ahead at most

@@ -65,6 +65,7 @@ impl RunningPipeline {
     pub fn play(pipeline: gst::Pipeline) -> Result<(Self, gst::Bus), PipelineError> {
         LIVE_PIPELINES.fetch_add(1, Ordering::SeqCst);
         metrics().live_gstreamer_pipelines.inc();
+        metrics().pipelines_started.inc();
         let running = RunningPipeline(pipeline);
         let bus = running.0.bus().expect("a pipeline has a bus");
         running

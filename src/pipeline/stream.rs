@@ -27,6 +27,19 @@ pub fn composition(job: &StreamJob, files: &PipelineFiles, catalog: &Path) -> Co
     }
 }
 
+/// About what the pipeline of `job` holds at its peak, in bytes, for admission. Re-encoding:
+/// about 60 bytes per source pixel (x264's frames in flight, its lookahead and references,
+/// the decoder's frames; a 720p stream measured 55 MB on 2026-12-01, gst-launch RSS less
+/// the 61 MB of an idle process with libav loaded) plus the elements. Copying holds a few
+/// packets.
+pub fn memory_cost(job: &StreamJob) -> u64 {
+    let media = &job.file.media;
+    match job.coding {
+        Coding::Reencode => 60 * media.width as u64 * media.height as u64 + (8 << 20),
+        Coding::Copy(_) => 8 << 20,
+    }
+}
+
 /// What the stream's pipeline must deliver: its frames, counted where they leave the
 /// source (a file truncated since import ends demuxers quietly, and must not pass for
 /// complete).

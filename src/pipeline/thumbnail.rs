@@ -59,6 +59,22 @@ pub fn composition(thumbnail: &ThumbnailJob, files: &PipelineFiles) -> Compositi
     Composition { stages }
 }
 
+/// About what the pipeline of `thumbnail` holds at its peak, in bytes, for admission:
+/// the decoder's frames (references and threads: about 20 frames of the source's size),
+/// about 5 bytes per output pixel (scaled frame, RGB, the encoder's buffers), and the
+/// elements themselves. Measured peaks on 2026-12-01 (gst-launch RSS less the 61 MB an
+/// idle process with libav loaded takes): 720p frame 27 MB, scaled to 3840x2160 62 MB, to
+/// 7680x4320 172 MB.
+pub fn memory_cost(thumbnail: &ThumbnailJob) -> u64 {
+    let media = &thumbnail.file.media;
+    let source = media.width as u64 * media.height as u64;
+    let output = thumbnail.size.map_or_else(
+        || thumbnail.crop.map_or(source, |c| c.w as u64 * c.h as u64),
+        |(w, h)| w as u64 * h as u64,
+    );
+    20 * source * 3 / 2 + 5 * output + (4 << 20)
+}
+
 /// A strong ETag naming exactly these bytes: the file as imported, the request, and the
 /// pipeline file that encodes it.
 pub fn etag(thumbnail: &ThumbnailJob, files: &PipelineFiles) -> String {

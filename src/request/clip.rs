@@ -5,6 +5,7 @@ use super::query::{Mode, QueryParams, StreamParams};
 use super::stream::{self, Coding, Detections, Overlay, StreamJob, FILE_CACHE_CONTROL};
 use super::{Limits, PlanError};
 use crate::catalog::FileRecord;
+use crate::client_text::number;
 
 /// Slack when turning times into frames: `1.2 * 25` is 30.000000000000004 in binary
 /// floating point, which must still be frame 30.
@@ -58,15 +59,20 @@ pub fn plan(
         let (start, end) = frames_of_times(start_time, end_time, fps);
         if start > end {
             return Err(PlanError::bad_parameter(format!(
-                "start_time={start_time} and end_time={end_time} hold no frame at {fps} fps \
-                 (frames {start} to {end}): end_time must be after start_time"
+                "start_time={} and end_time={} hold no frame at {} fps \
+                 (frames {start} to {end}): end_time must be after start_time",
+                number(start_time),
+                number(end_time),
+                number(fps)
             )));
         }
         if end > last_frame {
             return Err(PlanError::bad_parameter(format!(
-                "end_time={end_time} ends at frame {end} at {fps} fps, past the last frame \
-                 {last_frame}: end_time must be at most {:.3}",
-                (last_frame + 1) as f64 / fps
+                "end_time={} ends at frame {end} at {} fps, past the last frame \
+                 {last_frame}: end_time must be at most {}",
+                number(end_time),
+                number(fps),
+                number(((last_frame + 1) as f64 / fps * 1e3).floor() / 1e3)
             )));
         }
         (start, end)

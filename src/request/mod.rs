@@ -111,6 +111,8 @@ pub enum Job {
 pub struct Limits {
     /// Longest clip, in seconds of video.
     pub max_clip_seconds: u64,
+    /// Largest thumbnail, in output pixels.
+    pub max_thumbnail_pixels: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -148,7 +150,7 @@ impl Planner {
         match route {
             Route::Video => video::plan(file, query),
             Route::VideoBbox => video::plan_bbox(file, query, false).map(Job::Stream),
-            Route::Thumbnail => thumbnail::plan(file, query).map(Job::Thumbnail),
+            Route::Thumbnail => thumbnail::plan(file, query, &self.limits).map(Job::Thumbnail),
             Route::Clip => clip::plan(file, query, &self.limits).map(Job::Stream),
             Route::TraceVideo => {
                 let trace_id = trace::parse_id(path.trace_id.as_deref().unwrap_or_default())?;

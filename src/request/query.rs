@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use super::PlanError;
+use crate::client_text::quote;
 
 /// The raw query, last value winning for repeated keys.
 pub struct QueryParams(HashMap<String, String>);
@@ -34,7 +35,8 @@ impl QueryParams {
         match given.trim().parse::<i64>() {
             Ok(value) if range.contains(&value) => Ok(Some(value)),
             Ok(_) | Err(_) => Err(PlanError::bad_parameter(format!(
-                "{name}={given:?} is not valid: {name} must be {what}"
+                "{name}={} is not valid: {name} must be {what}",
+                quote(given)
             ))),
         }
     }
@@ -53,7 +55,8 @@ impl QueryParams {
         match given.trim().parse::<f64>() {
             Ok(value) if value.is_finite() && valid(value) => Ok(Some(value)),
             Ok(_) | Err(_) => Err(PlanError::bad_parameter(format!(
-                "{name}={given:?} is not valid: {name} must be {what}"
+                "{name}={} is not valid: {name} must be {what}",
+                quote(given)
             ))),
         }
     }
@@ -75,7 +78,8 @@ impl QueryParams {
             .ok_or_else(|| {
                 let valid: Vec<&str> = choices.iter().map(|(s, _)| *s).collect();
                 PlanError::bad_parameter(format!(
-                    "{name}={given:?} is not valid; use one of: {}",
+                    "{name}={} is not valid; use one of: {}",
+                    quote(given),
                     valid.join(", ")
                 ))
             })

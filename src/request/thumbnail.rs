@@ -2,7 +2,7 @@
 //! JPEG, optionally cropped and scaled.
 
 use super::query::QueryParams;
-use super::PlanError;
+use super::{Limits, PlanError};
 use crate::catalog::FileRecord;
 
 /// A crop rectangle in source pixels, inside the frame.
@@ -35,7 +35,11 @@ impl ThumbnailJob {
 const MAX_SIDE: i64 = 7680;
 
 /// Validates the query against `file`; every refusal says what is valid.
-pub fn plan(file: FileRecord, query: &QueryParams) -> Result<ThumbnailJob, PlanError> {
+pub fn plan(
+    file: FileRecord,
+    query: &QueryParams,
+    limits: &Limits,
+) -> Result<ThumbnailJob, PlanError> {
     let last = file.frame_count().saturating_sub(1) as i64;
     let frame_rule = format!("a zero-based frame number from 0 to {last} (the last frame)");
     let frame = query
@@ -80,14 +84,26 @@ pub fn plan(file: FileRecord, query: &QueryParams) -> Result<ThumbnailJob, PlanE
     let (source_w, source_h) = crop.map_or((file.media.width, file.media.height), |c| (c.w, c.h));
     // One side given: the other keeps the aspect ratio.
     let scaled = |given: i64, from: u32, to: u32| {
-        ((given as f64 * to as f64 / from as f64).round() as u32).clamp(1, MAX_SIDE as u32)
+        ((given as f64 * to as f64 / from as f64).round() as i64).max(1)
     };
     let size = match (width, height) {
         (None, None) => None,
-        (Some(w), Some(h)) => Some((w as u32, h as u32)),
-        (Some(w), None) => Some((w as u32, scaled(w, source_w, source_h))),
-        (None, Some(h)) => Some((scaled(h, source_h, source_w), h as u32)),
+        (Some(w), Some(h)) => Some((w, h)),
+        (Some(w), None) => Some((w, scaled(w, source_w, source_h))),
+        (None, Some(h)) => Some((scaled(h, source_h, source_w), h)),
     };
+    // The output's size bounds the pipeline's memory: refuse before decoding anything.
+    let (out_w, out_h) = size.unwrap_or((source_w.into(), source_h.into()));
+    let pixels = out_w.saturating_mul(out_h) as u64;
+    if pixels > limits.max_thumbnail_pixels || out_w.max(out_h) > MAX_SIDE {
+        return Err(PlanError::bad_parameter(format!(
+            "the thumbnail would be {out_w}x{out_h} ({pixels} pixels): a thumbnail may have at \
+             most {} pixels (max_thumbnail_pixels) and {MAX_SIDE} on a side; ask for a smaller \
+             width or height (one of them keeps the aspect ratio)",
+            limits.max_thumbnail_pixels
+        )));
+    }
+    let size = size.map(|(w, h)| (w as u32, h as u32));
     let quality = query
         .integer("quality", 1..=100, "an integer from 1 to 100")?
         .map(|q| q as i32);

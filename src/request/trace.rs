@@ -5,6 +5,7 @@ use super::query::{Mode, QueryParams, StreamParams};
 use super::stream::{self, Coding, Detections, Overlay, StreamJob, DETECTIONS_CACHE_CONTROL};
 use super::PlanError;
 use crate::catalog::{FileRecord, TraceSpan};
+use crate::client_text::quote;
 
 /// Seconds of video around a trace, by default.
 const DEFAULT_TRACE_PADDING_SECONDS: f64 = 2.0;
@@ -13,7 +14,8 @@ const DEFAULT_TRACE_PADDING_SECONDS: f64 = 2.0;
 pub fn parse_id(given: &str) -> Result<i64, PlanError> {
     given.parse().map_err(|_| {
         PlanError::bad_parameter(format!(
-            "trace id {given:?} is not valid: it must be an integer"
+            "trace id {} is not valid: it must be an integer",
+            quote(given)
         ))
     })
 }

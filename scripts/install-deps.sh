@@ -7,7 +7,10 @@ packages=(
   libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstreamer-plugins-bad1.0-dev
   gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
-  libcairo2-dev libsqlite3-dev
+  libcairo2-dev libpango1.0-dev libsqlite3-dev
+  # Label fonts for detectionoverlay's non-ASCII text: DejaVu (Latin, Greek, Cyrillic,
+  # Arabic, Hebrew) and Noto CJK (Chinese, Japanese, Korean); pango picks per character.
+  fonts-dejavu-core fonts-noto-cjk
   ffmpeg
 )
 

@@ -576,20 +576,131 @@ fn first_frame_maps_buffers_to_frame_numbers() {
     }
 }
 
+/// A reference rendering of `text`, independent of the element's code: Pango with the
+/// element's documented defaults (DejaVu Sans / Noto Sans CJK, cap height 7 × scale pixels,
+/// grey antialiasing, no hinting). Returns (width, height, coverage).
+fn cairo_reference(text: &str, scale: i64) -> (i64, i64, Vec<u8>) {
+    let mut font = pango::FontDescription::from_string("DejaVu Sans, Noto Sans CJK SC, sans-serif");
+    font.set_absolute_size((7 * scale) as f64 / 0.73 * pango::SCALE as f64);
+    let layout_on = |surface: &cairo::ImageSurface| {
+        let context = cairo::Context::new(surface).unwrap();
+        let layout = pangocairo::functions::create_layout(&context);
+        let mut options = cairo::FontOptions::new().unwrap();
+        options.set_antialias(cairo::Antialias::Gray);
+        options.set_hint_style(cairo::HintStyle::None);
+        options.set_hint_metrics(cairo::HintMetrics::Off);
+        pangocairo::functions::context_set_font_options(&layout.context(), Some(&options));
+        layout.context().changed();
+        layout.set_font_description(Some(&font));
+        layout.set_text(text);
+        (context, layout)
+    };
+    let probe = cairo::ImageSurface::create(cairo::Format::A8, 1, 1).unwrap();
+    let (_, logical) = layout_on(&probe).1.pixel_extents();
+    let mut surface =
+        cairo::ImageSurface::create(cairo::Format::A8, logical.width(), logical.height()).unwrap();
+    {
+        let (context, layout) = layout_on(&surface);
+        context.move_to(-logical.x() as f64, -logical.y() as f64);
+        pangocairo::functions::show_layout(&context, &layout);
+    }
+    surface.flush();
+    let stride = surface.stride() as usize;
+    let (w, h) = (logical.width() as usize, logical.height() as usize);
+    let data = surface.data().unwrap();
+    let alpha = (0..h)
+        .flat_map(|y| data[y * stride..y * stride + w].to_vec())
+        .collect();
+    (w as i64, h as i64, alpha)
+}
+
+/// Names in any script are drawn, from a Pango/cairo mask blended in the frame's own
+/// format: "José 王伟" differs from "Jos? ??" where the glyphs are, its luma matches an
+/// independent cairo rendering of the text over the label colour (within 2 levels on every
+/// pixel: the blend rounds, the reference rounds), and the box's inside is untouched.
 #[test]
-fn non_ascii_is_drawn_as_a_question_mark() {
+fn labels_in_any_script_are_drawn_from_a_cairo_mask() {
     let dir = TempDir::new().unwrap();
-    let image = Image::grey(VideoFormat::I420, 320, 240);
-    let draw = |label: &str| {
+    let (x, y) = (100, 120);
+    let draw = |image: &Image, identity: &str| {
         let row = format!(
-            r#"{{"frame": 0, "x": 100, "y": 80, "w": 60, "h": 50, "trace_id": 3, "identity": "{label}"}}"#
+            r#"{{"frame": 0, "x": {x}, "y": {y}, "w": 60, "h": 50, "trace_id": 3, "identity": "{identity}"}}"#
         );
         let path = detections_file(&dir, &[&row]);
-        run(&file_props(&path), &image, 1).remove(0).data
+        run(&file_props(&path), image, 1).remove(0)
     };
-    assert_eq!(draw("é"), draw("?"));
-    assert_eq!(draw("名"), draw("?"));
-    assert_ne!(draw("e"), draw("?"));
+    for format in [VideoFormat::I420, VideoFormat::Nv12] {
+        let image = Image::grey(format, 320, 240);
+        let named = draw(&image, "José 王伟");
+        let unknown = draw(&image, "Jos? ??");
+        // At 240 lines: font scale 1, box line 1 px, label padding 1 px, label above the box.
+        let (w, h, alpha) = cairo_reference("#3 José 王伟", 1);
+        let (lx, ly) = (x + 1, y - (h + 2) + 1);
+        let background = gstframecast::detection_color(Some(3), "face");
+        let luma = |(r, g, b): (u8, u8, u8)| 0.299 * r as f64 + 0.587 * g as f64 + 0.114 * b as f64;
+        let text = if luma(background) / 255. > 0.5 {
+            (0, 0, 0)
+        } else {
+            (255, 255, 255)
+        };
+        let (bg_y, text_y) = (
+            expected(&image, background)[0] as f64,
+            expected(&image, text)[0] as f64,
+        );
+        let mut differing = 0;
+        for py in 0..h {
+            for px in 0..w {
+                let a = alpha[(py * w + px) as usize] as f64 / 255.;
+                let want = bg_y * (1. - a) + text_y * a;
+                let got = named.pixel((lx + px) as u32, (ly + py) as u32)[0] as f64;
+                assert!(
+                    (got - want).abs() <= 2.,
+                    "{format:?} ({px}, {py}): luma {got}, cairo reference {want:.1}"
+                );
+                differing += (named.pixel((lx + px) as u32, (ly + py) as u32)
+                    != unknown.pixel((lx + px) as u32, (ly + py) as u32))
+                    as usize;
+            }
+        }
+        // The glyphs of "é" and "王伟" are not question marks.
+        assert!(
+            differing > 50,
+            "{format:?}: {differing} pixels differ from \"Jos? ??\""
+        );
+        for (px, py) in [(x + 2, y + 2), (x + 30, y + 25), (x + 57, y + 47)] {
+            assert_eq!(
+                named.pixel(px as u32, py as u32),
+                image.pixel(px as u32, py as u32),
+                "{format:?}: the box's inside at ({px}, {py})"
+            );
+        }
+    }
+}
+
+/// ASCII keeps the 5×7 bitmap font unless `label-font` names a font.
+#[test]
+fn ascii_labels_keep_the_bitmap_font_unless_a_font_is_named() {
+    let dir = TempDir::new().unwrap();
+    let image = Image::grey(VideoFormat::I420, 320, 240);
+    let row =
+        r#"{"frame": 0, "x": 100, "y": 120, "w": 60, "h": 50, "trace_id": 3, "identity": "alice"}"#;
+    let path = detections_file(&dir, &[row]);
+    let bitmap = run(&file_props(&path), &image, 1).remove(0);
+    // The bitmap label is 7 rows of font pixels plus padding: 9 rows of luma above the box.
+    let label_rows = |frame: &Image| {
+        (0..120)
+            .filter(|&y| frame.pixel(110, y)[0] != image.pixel(110, y)[0])
+            .count()
+    };
+    assert_eq!(label_rows(&bitmap), 9);
+    let mut props = file_props(&path);
+    props.push(("label-font", "DejaVu Sans".to_value()));
+    let named = run(&props, &image, 1).remove(0);
+    assert_ne!(named.data, bitmap.data);
+    assert!(
+        label_rows(&named) > 9,
+        "the rendered label is taller than 7 font pixels"
+    );
 }
 
 const SCHEMA: &str = "

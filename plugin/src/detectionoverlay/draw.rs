@@ -316,6 +316,57 @@ impl<'a> Canvas<'a> {
     }
 }
 
+impl Canvas<'_> {
+    /// Blends `color` into the frame through `mask` (text rendered by cairo), its top-left
+    /// corner at `x`, `y`, clipped to the frame. A subsampled chroma sample takes the mean
+    /// coverage of the pixels it covers.
+    pub fn blend(&mut self, x: i64, y: i64, mask: &super::text::Mask, color: Color) {
+        let x0 = x.max(0);
+        let y0 = y.max(0);
+        let x1 = (x + mask.width).min(self.layout.width);
+        let y1 = (y + mask.height).min(self.layout.height);
+        if x0 >= x1 || y0 >= y1 {
+            return;
+        }
+        let coverage = |px: i64, py: i64| -> u32 {
+            if px < x || py < y || px >= x + mask.width || py >= y + mask.height {
+                return 0;
+            }
+            mask.alpha[((py - y) * mask.width + (px - x)) as usize] as u32
+        };
+        for (component, &value) in self.layout.components.iter().zip(&color.0) {
+            let (ws, hs) = (component.w_sub, component.h_sub);
+            let stride = self.strides[component.plane];
+            let plane = &mut *self.planes[component.plane];
+            for cy in (y0 >> hs)..=((y1 - 1) >> hs) {
+                for cx in (x0 >> ws)..=((x1 - 1) >> ws) {
+                    // The pixels this sample stands for, inside the frame.
+                    let (px0, py0) = (cx << ws, cy << hs);
+                    let (px1, py1) = (
+                        ((cx + 1) << ws).min(self.layout.width),
+                        ((cy + 1) << hs).min(self.layout.height),
+                    );
+                    let mut sum = 0;
+                    for py in py0..py1 {
+                        for px in px0..px1 {
+                            sum += coverage(px, py);
+                        }
+                    }
+                    let alpha = sum / ((px1 - px0) * (py1 - py0)) as u32;
+                    if alpha == 0 {
+                        continue;
+                    }
+                    let at = cy as usize * stride
+                        + component.offset
+                        + cx as usize * component.pixel_stride;
+                    let old = plane[at] as u32;
+                    plane[at] = ((old * (255 - alpha) + value as u32 * alpha + 127) / 255) as u8;
+                }
+            }
+        }
+    }
+}
+
 /// Horizontal distance between two characters: the glyph and one column of space.
 pub fn text_advance(scale: i64) -> i64 {
     (font::WIDTH as i64 + 1) * scale

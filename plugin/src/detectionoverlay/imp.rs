@@ -8,8 +8,9 @@ use gst_base::subclass::prelude::*;
 use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
-use super::draw::{text_size, Canvas, Color, Layout, Rect, Rgb};
+use super::draw::{Canvas, Color, Layout, Rect, Rgb};
 use super::source::{trace_at, Catalog, Entry, Source, TraceBox, PALETTE};
+use super::text::Fonts;
 use super::Mode;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
@@ -57,6 +58,7 @@ struct Settings {
     trace_id: i64,
     debug: bool,
     title: Option<String>,
+    label_font: Option<String>,
 }
 
 impl Default for Settings {
@@ -70,6 +72,7 @@ impl Default for Settings {
             trace_id: DEFAULT_TRACE_ID,
             debug: DEFAULT_DEBUG,
             title: None,
+            label_font: None,
         }
     }
 }
@@ -83,6 +86,7 @@ struct Style {
     grey: Color,
     panel: Color,
     white: Color,
+    fonts: Fonts,
     scale: i64,
     box_px: i64,
     thick_px: i64,
@@ -90,7 +94,7 @@ struct Style {
 }
 
 impl Style {
-    fn new(layout: Layout) -> Style {
+    fn new(layout: Layout, fonts: Fonts) -> Style {
         let height = layout.height();
         let scaled = |px_at_720: i64| ((px_at_720 * height + 360) / 720).max(1);
         Style {
@@ -108,6 +112,7 @@ impl Style {
             grey: layout.color(GREY),
             panel: layout.color(PANEL),
             white: layout.color(WHITE),
+            fonts,
             scale: (height / FONT_LINES_PER_SCALE).max(1),
             box_px: scaled(BOX_PX_AT_720),
             thick_px: scaled(THICK_PX_AT_720),
@@ -131,44 +136,34 @@ impl Style {
             return;
         }
         let pad = self.scale;
-        let (tw, th) = text_size(self.scale, &e.caption);
+        let label = self.fonts.label(&e.caption, self.scale);
+        let (tw, th) = label.size();
         let (lw, lh) = (tw + 2 * pad, th + 2 * pad);
         let above = e.y - grow - lh;
         let ly = if above >= 0 { above } else { (e.y + 1).max(0) };
         // Shifted left to stay whole in the frame, unless it is wider than the frame.
         let lx = (e.x - grow).min(canvas.width() - lw).max(0);
         canvas.fill(Rect::new(lx, ly, lw, lh), color);
-        canvas.text(
-            lx + pad,
-            ly + pad,
-            self.scale,
-            &e.caption,
-            self.palette_text[e.color],
-        );
+        label.draw(canvas, lx + pad, ly + pad, self.palette_text[e.color]);
     }
 
     /// The info panel, top-left.
     fn panel(&self, canvas: &mut Canvas, lines: &[String]) {
         let pad = 2 * self.scale;
-        let line_height = text_size(self.scale, "X").1 + 2 * self.scale;
-        let width = lines
+        let labels: Vec<_> = lines
             .iter()
-            .map(|line| text_size(self.scale, line).0)
-            .max()
-            .unwrap_or(0);
+            .map(|line| self.fonts.label(line, self.scale))
+            .collect();
+        let line_height =
+            labels.iter().map(|label| label.size().1).max().unwrap_or(0) + 2 * self.scale;
+        let width = labels.iter().map(|label| label.size().0).max().unwrap_or(0);
         let height = lines.len() as i64 * line_height - 2 * self.scale;
         canvas.fill(
             Rect::new(0, 0, width + 2 * pad, height + 2 * pad),
             self.panel,
         );
-        for (i, line) in lines.iter().enumerate() {
-            canvas.text(
-                pad,
-                pad + i as i64 * line_height,
-                self.scale,
-                line,
-                self.white,
-            );
+        for (i, label) in labels.iter().enumerate() {
+            label.draw(canvas, pad, pad + i as i64 * line_height, self.white);
         }
     }
 }
@@ -303,6 +298,11 @@ impl ObjectImpl for DetectionOverlay {
                     .blurb("First line of the debug panel")
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecString::builder("label-font")
+                    .nick("Label font")
+                    .blurb("Pango font families for every label and panel line (e.g. \"DejaVu Sans\"); unset: the 5x7 bitmap font for ASCII text, DejaVu Sans / Noto Sans CJK for the rest")
+                    .mutable_ready()
+                    .build(),
             ]
         });
         PROPERTIES.as_ref()
@@ -324,6 +324,7 @@ impl ObjectImpl for DetectionOverlay {
             "trace-id" => settings.trace_id = value.get().expect("type checked upstream"),
             "debug" => settings.debug = value.get().expect("type checked upstream"),
             "title" => settings.title = string(),
+            "label-font" => settings.label_font = string().filter(|font| !font.is_empty()),
             name => unimplemented!("property {name}"),
         }
         gst::debug!(CAT, imp = self, "{} set to {value:?}", pspec.name());
@@ -340,6 +341,7 @@ impl ObjectImpl for DetectionOverlay {
             "trace-id" => settings.trace_id.to_value(),
             "debug" => settings.debug.to_value(),
             "title" => settings.title.to_value(),
+            "label-font" => settings.label_font.to_value(),
             name => unimplemented!("property {name}"),
         }
     }
@@ -435,12 +437,14 @@ impl VideoFilterImpl for DetectionOverlay {
     ) -> Result<(), gst::LoggableError> {
         let layout = Layout::new(in_info)
             .ok_or_else(|| gst::loggable_error!(CAT, "Cannot draw on {:?}", in_info.format()))?;
-        self.state
-            .lock()
-            .unwrap()
+        let mut state = self.state.lock().unwrap();
+        let state = state
             .as_mut()
-            .ok_or_else(|| gst::loggable_error!(CAT, "Caps before start"))?
-            .style = Some(Style::new(layout));
+            .ok_or_else(|| gst::loggable_error!(CAT, "Caps before start"))?;
+        let fonts = Fonts {
+            families: state.settings.label_font.clone(),
+        };
+        state.style = Some(Style::new(layout, fonts));
         self.parent_set_info(incaps, in_info, outcaps, out_info)
     }
 

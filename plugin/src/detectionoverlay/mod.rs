@@ -46,6 +46,7 @@ mod draw;
 mod font;
 mod imp;
 mod source;
+mod text;
 
 /// Which detections are drawn.
 #[derive(Debug, Default, Eq, PartialEq, Ord, PartialOrd, Hash, Clone, Copy, glib::Enum)]

@@ -10,7 +10,8 @@ use crate::media::{FrameIndex, MediaInfo};
 
 /// Schema steps, applied in order; `PRAGMA user_version` counts those already applied.
 /// Tables mirror the analytics database (files, face_detections) so rows can be copied over.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE files (
         file_uuid    TEXT PRIMARY KEY NOT NULL,
         path         TEXT NOT NULL,
@@ -42,7 +43,10 @@ const MIGRATIONS: &[&str] = &[r#"
     );
     CREATE INDEX face_detections_by_frame ON face_detections(file_uuid, frame_number);
     CREATE INDEX face_detections_by_trace ON face_detections(file_uuid, trace_id, frame_number);
-"#];
+"#,
+    // The analytics platform's name for the column.
+    "ALTER TABLE face_detections RENAME COLUMN identity TO identity_id;",
+];
 
 pub struct SqliteCatalog {
     path: PathBuf,
@@ -154,7 +158,7 @@ impl Catalog for SqliteCatalog {
         {
             let mut insert = tx.prepare(
                 "INSERT INTO face_detections
-                     (file_uuid, trace_id, frame_number, x, y, w, h, confidence, label, identity)
+                     (file_uuid, trace_id, frame_number, x, y, w, h, confidence, label, identity_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
             for d in detections {
@@ -245,8 +249,8 @@ impl Catalog for SqliteCatalog {
         // Both through the (file_uuid, trace_id, frame_number) index.
         let span = self.connection()?.connection.query_row(
             "SELECT MIN(frame_number), MAX(frame_number),
-                    (SELECT identity FROM face_detections
-                     WHERE file_uuid = ?1 AND trace_id = ?2 AND identity IS NOT NULL
+                    (SELECT identity_id FROM face_detections
+                     WHERE file_uuid = ?1 AND trace_id = ?2 AND identity_id IS NOT NULL
                      ORDER BY frame_number LIMIT 1)
              FROM face_detections WHERE file_uuid = ?1 AND trace_id = ?2",
             params![uuid.to_string(), trace_id],

@@ -31,7 +31,7 @@ pub enum ExplainError {
 
 /// The composition the server builds for `url` (absolute, or a path with its query). The
 /// server's limit on clip length is policy, not pipeline: explain leaves it out.
-pub fn composition_for(
+pub async fn composition_for(
     url: &str,
     catalog: &dyn Catalog,
     catalog_path: &Path,
@@ -43,10 +43,6 @@ pub fn composition_for(
     let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
     let query = QueryParams::parse(uri.query().unwrap_or(""));
     let bad = |e: ApiError| ExplainError::BadRequest(e.to_string());
-    let file = |uuid: &str| -> Result<FileRecord, ExplainError> {
-        let uuid: FileUuid = uuid.parse().map_err(ExplainError::BadRequest)?;
-        catalog.file(uuid)?.ok_or(ExplainError::UnknownFile(uuid))
-    };
     // As the routes plan them: only /video may copy the video instead of re-encoding it.
     let stream = |file: &FileRecord, render: Render, remux: bool| {
         let plan = Plan::new(file, &render, pipelines, catalog_path, remux);
@@ -54,7 +50,7 @@ pub fn composition_for(
     };
     match segments.as_slice() {
         ["api", "v1", "file", uuid, "thumbnail"] => {
-            let file = file(uuid)?;
+            let file = lookup(catalog, uuid).await?;
             let request = rest::thumbnail::parse(&query, &file).map_err(bad)?;
             Ok((
                 crate::thumbnail::composition(&file, &request, pipelines),
@@ -62,29 +58,30 @@ pub fn composition_for(
             ))
         }
         ["api", "v1", "file", uuid, "clip"] => {
-            let file = file(uuid)?;
+            let file = lookup(catalog, uuid).await?;
             let request = rest::clip::parse(&query, &file, u64::MAX).map_err(bad)?;
             let plan = Plan::new(&file, &request, pipelines, catalog_path, false);
             Ok((plan.composition, "clip.ts"))
         }
         ["api", "v1", "file", uuid, "video", "bbox"] => {
-            let file = file(uuid)?;
+            let file = lookup(catalog, uuid).await?;
             let render = rest::rendered::parse_bbox(&query, &file, false).map_err(bad)?;
             stream(&file, render, false)
         }
         ["api", "v1", "file", uuid, "video"] => {
-            let file = file(uuid)?;
+            let file = lookup(catalog, uuid).await?;
             match rest::rendered::parse_video(&query, &file).map_err(bad)? {
                 Some(render) => stream(&file, render, true),
                 None => Err(ExplainError::NoPipeline(uri.path().to_owned())),
             }
         }
         ["api", "v1", "file", uuid, "trace", trace_id, "video"] => {
-            let file = file(uuid)?;
+            let file = lookup(catalog, uuid).await?;
             let trace_id = rest::rendered::parse_trace_id(trace_id).map_err(bad)?;
             let trace_query = rest::rendered::TraceQuery::parse(&query).map_err(bad)?;
             let span = catalog
-                .trace_span(file.uuid, trace_id)?
+                .trace_span(file.uuid, trace_id)
+                .await?
                 .ok_or_else(|| bad(ApiError::NotFound(format!("no trace {trace_id}"))))?;
             let render = trace_query
                 .render(&query, &file, trace_id, &span)
@@ -93,6 +90,14 @@ pub fn composition_for(
         }
         _ => Err(ExplainError::UnknownRoute(uri.path().to_owned())),
     }
+}
+
+async fn lookup(catalog: &dyn Catalog, uuid: &str) -> Result<FileRecord, ExplainError> {
+    let uuid: FileUuid = uuid.parse().map_err(ExplainError::BadRequest)?;
+    catalog
+        .file(uuid)
+        .await?
+        .ok_or(ExplainError::UnknownFile(uuid))
 }
 
 /// Where gst-launch-1.0 finds framecast's plugin: beside the running binary, where cargo

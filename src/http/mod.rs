@@ -69,12 +69,9 @@ impl AppState {
         if !grant.allows(uuid) {
             return Err(ApiError::Forbidden(uuid.to_string()));
         }
-        let catalog = self.catalog.clone();
-        // The catalog may log (reopening a replaced file): as part of this request.
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || span.in_scope(|| catalog.file(uuid)))
-            .await
-            .map_err(ApiError::internal)??
+        self.catalog
+            .file(uuid)
+            .await?
             .ok_or_else(|| ApiError::FileNotFound(uuid.to_string()))
     }
 }

@@ -156,11 +156,11 @@ pub async fn trace_span(
     file: &FileRecord,
     trace_id: i64,
 ) -> Result<TraceSpan, ApiError> {
-    let catalog = state.catalog.clone();
     let uuid = file.uuid;
-    tokio::task::spawn_blocking(move || catalog.trace_span(uuid, trace_id))
-        .await
-        .map_err(ApiError::internal)??
+    state
+        .catalog
+        .trace_span(uuid, trace_id)
+        .await?
         .ok_or_else(|| ApiError::NotFound(format!("file {uuid} has no trace {trace_id}")))
 }
 

@@ -2,6 +2,8 @@
 //! media generated with the ffmpeg CLI.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod pg;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -8,7 +8,7 @@ mod common;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use common::pg::TestDatabase;
+use common::pg::{Relay, TestDatabase};
 use framecast::catalog::{
     Catalog, CatalogError, Detection, FileRecord, FileUuid, OverlaySource, PostgresCatalog,
     SqliteCatalog,
@@ -451,61 +451,12 @@ async fn postgres_unreachable_is_unavailable() {
     assert!(e.to_string().contains("refused"), "{e}");
 }
 
-/// A TCP relay to PostgreSQL that the test can cut and bring back on the same port: the
-/// server going away and returning, without touching the machine's PostgreSQL.
-struct Relay {
-    port: u16,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
-    connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
-}
-
-impl Relay {
-    async fn start(port: u16) -> Relay {
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-            .await
-            .unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let connections = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let accepted = connections.clone();
-        let accept = tokio::spawn(async move {
-            loop {
-                let (mut client, _) = listener.accept().await.unwrap();
-                let relay = tokio::spawn(async move {
-                    let mut server = tokio::net::TcpStream::connect("127.0.0.1:5432")
-                        .await
-                        .unwrap();
-                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
-                });
-                accepted.lock().unwrap().push(relay.abort_handle());
-            }
-        });
-        Relay {
-            port,
-            tasks: vec![accept],
-            connections,
-        }
-    }
-
-    /// Closes the listener and every relayed connection, and waits until they are closed.
-    async fn stop(self) {
-        for task in self.tasks {
-            task.abort();
-            let _ = task.await;
-        }
-        for connection in self.connections.lock().unwrap().drain(..) {
-            connection.abort();
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_going_away_is_unavailable_and_coming_back_needs_no_restart() {
     let db = TestDatabase::create();
     let relay = Relay::start(0).await;
     let port = relay.port;
-    let url = db
-        .url
-        .replace("127.0.0.1:5432", &format!("127.0.0.1:{port}"));
+    let url = db.url_via(&relay);
     assert_ne!(url, db.url);
     let catalog = PostgresCatalog::open(&url).await.unwrap();
     let uuid = FileUuid::new_random();

@@ -295,6 +295,8 @@ pub struct Server {
     child: Child,
     pub base: String,
     pub data_dir: tempfile::TempDir,
+    /// The extra settings it was started with, which its CLI commands get too.
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -302,7 +304,7 @@ impl Server {
         Self::start_with(&[])
     }
 
-    /// Starts with extra `FRAMECAST_*` environment settings.
+    /// Starts with extra `FRAMECAST_*` environment settings (also given to [`Server::cli`]).
     pub fn start_with(env: &[(&str, &str)]) -> Server {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut child = command(data_dir.path())
@@ -326,12 +328,17 @@ impl Server {
             child,
             base,
             data_dir,
+            env: env
+                .iter()
+                .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
         }
     }
 
     /// Runs a `framecast` subcommand against this server's data dir.
     pub fn cli(&self, args: &[&str]) -> Output {
         command(self.data_dir.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .args(args)
             .output()
             .expect("framecast runs")

@@ -3,6 +3,7 @@
 //! when the test ends, failed or not.
 
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 /// The server's maintenance database, from which test databases are created and dropped.
 pub fn admin_url() -> String {
@@ -87,4 +88,66 @@ fn run_sql(url: String, sql: String) -> Vec<tokio_postgres::SimpleQueryMessage> 
     })
     .join()
     .expect("SQL thread")
+}
+
+/// `host:port` of the test server, from the admin URL.
+fn server_address() -> String {
+    let url = admin_url();
+    let authority = url.split('@').nth(1).unwrap_or(&url);
+    authority.split('/').next().unwrap().to_owned()
+}
+
+impl TestDatabase {
+    /// This database's URL through `relay`.
+    pub fn url_via(&self, relay: &Relay) -> String {
+        self.url
+            .replace(&server_address(), &format!("127.0.0.1:{}", relay.port))
+    }
+}
+
+/// A TCP relay to PostgreSQL that the test can cut and bring back on the same port: the
+/// server going away and returning, without touching the machine's PostgreSQL.
+pub struct Relay {
+    pub port: u16,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Relay {
+    pub async fn start(port: u16) -> Relay {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let accepted = connections.clone();
+        let accept = tokio::spawn(async move {
+            loop {
+                let (mut client, _) = listener.accept().await.unwrap();
+                let relay = tokio::spawn(async move {
+                    let mut server = tokio::net::TcpStream::connect(server_address())
+                        .await
+                        .unwrap();
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+                accepted.lock().unwrap().push(relay.abort_handle());
+            }
+        });
+        Relay {
+            port,
+            tasks: vec![accept],
+            connections,
+        }
+    }
+
+    /// Closes the listener and every relayed connection, and waits until they are closed.
+    pub async fn stop(self) {
+        for task in self.tasks {
+            task.abort();
+            let _ = task.await;
+        }
+        for connection in self.connections.lock().unwrap().drain(..) {
+            connection.abort();
+        }
+    }
 }

@@ -5,10 +5,14 @@
 //! is refused (503 with Retry-After) when none frees up. Thumbnails have a pool of their
 //! own so that a burst of long streams never starves them.
 //!
+//! Slots alone do not bound memory: a 4K stream holds ten times what a 720p one does. So a
+//! request is also charged its pipeline's estimated memory against one budget shared by
+//! both pools, and waits (within the same queue timeout) until it fits.
+//!
 //! A route that runs a pipeline does, before building it:
 //!
 //! ```ignore
-//! let permit = state.admission.admit(PipelineKind::Encoding).await?;
+//! let permit = state.admission.admit(PipelineKind::Encoding, memory_cost).await?;
 //! ```
 //!
 //! and hands the permit to whatever owns the pipeline (`pipeline::stream::start` for a
@@ -17,6 +21,8 @@
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::time::Instant;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -35,12 +41,28 @@ pub enum AdmissionError {
         waited: Duration,
         retry_after_seconds: u64,
     },
+    #[error(
+        "the server is busy: this request's pipeline needs about {needed_mib} MiB and the \
+         {budget_mib} MiB that pipelines may hold together did not free up within {waited:?}; \
+         retry after {retry_after_seconds} s"
+    )]
+    NoMemory {
+        kind: PipelineKind,
+        needed_mib: u32,
+        budget_mib: u32,
+        waited: Duration,
+        retry_after_seconds: u64,
+    },
 }
 
 impl AdmissionError {
     pub fn retry_after_seconds(&self) -> u64 {
         match self {
             AdmissionError::Busy {
+                retry_after_seconds,
+                ..
+            }
+            | AdmissionError::NoMemory {
                 retry_after_seconds,
                 ..
             } => *retry_after_seconds,
@@ -56,15 +78,26 @@ struct Pool {
     retry_after_seconds: u64,
 }
 
-/// The pipeline pools, shared by every request.
+/// The pipeline pools and the memory budget, shared by every request.
 pub struct Admission {
     encoding: Pool,
     thumbnail: Pool,
+    /// The budget in MiB, one semaphore permit each.
+    memory: Arc<Semaphore>,
+    memory_budget_mib: u32,
     queue_timeout: Duration,
 }
 
+const MIB: u64 = 1 << 20;
+
 impl Admission {
-    pub fn new(max_encoding: usize, max_thumbnail: usize, queue_timeout: Duration) -> Admission {
+    pub fn new(
+        max_encoding: usize,
+        max_thumbnail: usize,
+        memory_budget_bytes: u64,
+        queue_timeout: Duration,
+    ) -> Admission {
+        let memory_budget_mib = (memory_budget_bytes / MIB).clamp(1, u32::MAX as u64) as u32;
         let pool = |kind, limit, retry_after_seconds| Pool {
             kind,
             limit,
@@ -75,33 +108,58 @@ impl Admission {
             // A clip lasts seconds; a thumbnail a fraction of one.
             encoding: pool(PipelineKind::Encoding, max_encoding, 5),
             thumbnail: pool(PipelineKind::Thumbnail, max_thumbnail, 1),
+            memory: Arc::new(Semaphore::new(memory_budget_mib as usize)),
+            memory_budget_mib,
             queue_timeout,
         }
     }
 
-    /// A slot in `kind`'s pool, waiting for one at most the queue timeout.
-    pub async fn admit(&self, kind: PipelineKind) -> Result<Permit, AdmissionError> {
+    /// A slot in `kind`'s pool and `memory_cost` bytes of the memory budget, waiting for
+    /// both at most the queue timeout. A cost above the whole budget is charged the whole
+    /// budget: that pipeline runs alone rather than never.
+    pub async fn admit(
+        &self,
+        kind: PipelineKind,
+        memory_cost: u64,
+    ) -> Result<Permit, AdmissionError> {
         let pool = match kind {
             PipelineKind::Encoding => &self.encoding,
             PipelineKind::Thumbnail => &self.thumbnail,
         };
-        let acquired =
-            tokio::time::timeout(self.queue_timeout, pool.slots.clone().acquire_owned()).await;
-        match acquired {
-            Ok(Ok(slot)) => Ok(Permit::new(pool.kind, slot)),
-            // The semaphore is never closed; treat it like a timeout all the same.
+        let deadline = Instant::now() + self.queue_timeout;
+        let refused = |error| {
+            metrics()
+                .admission_rejections
+                .get_or_create(&KindLabels { kind })
+                .inc();
+            error
+        };
+        // The semaphores are never closed: an error is treated like a timeout.
+        let slot = match tokio::time::timeout_at(deadline, pool.slots.clone().acquire_owned()).await
+        {
+            Ok(Ok(slot)) => slot,
             Ok(Err(_)) | Err(_) => {
-                metrics()
-                    .admission_rejections
-                    .get_or_create(&KindLabels { kind })
-                    .inc();
-                Err(AdmissionError::Busy {
+                return Err(refused(AdmissionError::Busy {
                     kind,
                     limit: pool.limit,
                     waited: self.queue_timeout,
                     retry_after_seconds: pool.retry_after_seconds,
-                })
+                }))
             }
+        };
+        let mib = memory_cost
+            .div_ceil(MIB)
+            .clamp(1, self.memory_budget_mib.into()) as u32;
+        let memory = self.memory.clone().acquire_many_owned(mib);
+        match tokio::time::timeout_at(deadline, memory).await {
+            Ok(Ok(memory)) => Ok(Permit::new(pool.kind, slot, memory)),
+            Ok(Err(_)) | Err(_) => Err(refused(AdmissionError::NoMemory {
+                kind,
+                needed_mib: mib,
+                budget_mib: self.memory_budget_mib,
+                waited: self.queue_timeout,
+                retry_after_seconds: pool.retry_after_seconds,
+            })),
         }
     }
 }
@@ -111,15 +169,23 @@ impl Admission {
 pub struct Permit {
     kind: PipelineKind,
     _slot: OwnedSemaphorePermit,
+    memory: OwnedSemaphorePermit,
 }
 
 impl Permit {
-    fn new(kind: PipelineKind, slot: OwnedSemaphorePermit) -> Permit {
+    fn new(kind: PipelineKind, slot: OwnedSemaphorePermit, memory: OwnedSemaphorePermit) -> Permit {
         metrics()
             .active_pipelines
             .get_or_create(&KindLabels { kind })
             .inc();
-        Permit { kind, _slot: slot }
+        metrics()
+            .pipeline_memory_reserved_bytes
+            .inc_by((memory.num_permits() as u64 * MIB) as i64);
+        Permit {
+            kind,
+            _slot: slot,
+            memory,
+        }
     }
 
     pub fn kind(&self) -> PipelineKind {
@@ -133,6 +199,9 @@ impl Drop for Permit {
             .active_pipelines
             .get_or_create(&KindLabels { kind: self.kind })
             .dec();
+        metrics()
+            .pipeline_memory_reserved_bytes
+            .dec_by((self.memory.num_permits() as u64 * MIB) as i64);
     }
 }
 
@@ -142,24 +211,58 @@ mod tests {
 
     #[tokio::test]
     async fn a_full_pool_refuses_after_the_queue_timeout_and_frees_on_drop() {
-        let admission = Admission::new(1, 1, Duration::from_millis(50));
-        let clip = admission.admit(PipelineKind::Encoding).await.unwrap();
-        let refused = admission.admit(PipelineKind::Encoding).await.unwrap_err();
+        let admission = Admission::new(1, 1, 1 << 30, Duration::from_millis(50));
+        let clip = admission.admit(PipelineKind::Encoding, MIB).await.unwrap();
+        let refused = admission
+            .admit(PipelineKind::Encoding, MIB)
+            .await
+            .unwrap_err();
         assert_eq!(refused.retry_after_seconds(), 5);
         // The other pool is not affected.
-        let thumbnail = admission.admit(PipelineKind::Thumbnail).await.unwrap();
+        let thumbnail = admission.admit(PipelineKind::Thumbnail, MIB).await.unwrap();
         drop(clip);
-        admission.admit(PipelineKind::Encoding).await.unwrap();
+        admission.admit(PipelineKind::Encoding, MIB).await.unwrap();
         drop(thumbnail);
     }
 
     #[tokio::test]
+    async fn the_memory_budget_is_shared_and_a_large_pipeline_runs_alone() {
+        let admission = Admission::new(4, 4, 100 * MIB, Duration::from_millis(50));
+        let stream = admission
+            .admit(PipelineKind::Encoding, 60 * MIB)
+            .await
+            .unwrap();
+        // Slots are free, memory is not: refused, naming the memory.
+        let refused = admission
+            .admit(PipelineKind::Thumbnail, 50 * MIB)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, AdmissionError::NoMemory { needed_mib: 50, .. }),
+            "{refused}"
+        );
+        let small = admission
+            .admit(PipelineKind::Thumbnail, 40 * MIB)
+            .await
+            .unwrap();
+        drop((stream, small));
+        // More than the whole budget: admitted alone, charged the budget.
+        let huge = admission
+            .admit(PipelineKind::Encoding, 500 * MIB)
+            .await
+            .unwrap();
+        assert!(admission.admit(PipelineKind::Thumbnail, MIB).await.is_err());
+        drop(huge);
+        admission.admit(PipelineKind::Thumbnail, MIB).await.unwrap();
+    }
+
+    #[tokio::test]
     async fn a_waiting_request_gets_the_slot_freed_within_the_queue_timeout() {
-        let admission = Arc::new(Admission::new(1, 1, Duration::from_secs(5)));
-        let first = admission.admit(PipelineKind::Thumbnail).await.unwrap();
+        let admission = Arc::new(Admission::new(1, 1, 1 << 30, Duration::from_secs(5)));
+        let first = admission.admit(PipelineKind::Thumbnail, MIB).await.unwrap();
         let waiting = {
             let admission = admission.clone();
-            tokio::spawn(async move { admission.admit(PipelineKind::Thumbnail).await })
+            tokio::spawn(async move { admission.admit(PipelineKind::Thumbnail, MIB).await })
         };
         tokio::time::sleep(Duration::from_millis(50)).await;
         drop(first);

@@ -48,6 +48,11 @@ pub struct Config {
     /// Thumbnail pipelines running at once, a pool of their own so that thumbnails never
     /// wait behind long streams; unset: twice `max_encoding_pipelines`.
     pub max_thumbnail_pipelines: Option<usize>,
+    /// Estimated memory all running pipelines may hold together, in bytes; a request whose
+    /// pipeline would not fit waits like one over the slot limits.
+    pub pipeline_memory_bytes: u64,
+    /// Largest thumbnail, in output pixels (width × height).
+    pub max_thumbnail_pixels: u64,
     /// How long a request over those limits waits for a free slot before 503.
     pub queue_timeout_seconds: f64,
     /// A stream that makes no progress (client not reading, or pipeline not producing) for
@@ -75,6 +80,8 @@ const KEYS: &[&str] = &[
     "clip_start_timeout_seconds",
     "max_encoding_pipelines",
     "max_thumbnail_pipelines",
+    "pipeline_memory_bytes",
+    "max_thumbnail_pixels",
     "queue_timeout_seconds",
     "stall_timeout_seconds",
     "metrics_enabled",
@@ -99,6 +106,8 @@ impl Default for Config {
             clip_start_timeout_seconds: 15,
             max_encoding_pipelines: None,
             max_thumbnail_pipelines: None,
+            pipeline_memory_bytes: 2 << 30,
+            max_thumbnail_pixels: 3840 * 2160,
             queue_timeout_seconds: 2.0,
             stall_timeout_seconds: 30.0,
             metrics_enabled: true,
@@ -183,6 +192,14 @@ impl Config {
             "max_thumbnail_pipelines",
             self.max_thumbnail_pipelines.unwrap_or(default),
         )
+    }
+
+    /// The policy the request planner applies.
+    pub fn limits(&self) -> crate::request::Limits {
+        crate::request::Limits {
+            max_clip_seconds: self.max_clip_seconds,
+            max_thumbnail_pixels: self.max_thumbnail_pixels,
+        }
     }
 
     /// The `catalog` setting: `sqlite:PATH`, `postgres://...` (or `postgresql://...`), or

@@ -1,14 +1,11 @@
 //! `framecast explain URL`: the gst-launch-1.0 command that writes to a file exactly what the
-//! server sends for that request.
+//! server sends for that request, planned as the server plans it.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use crate::catalog::{Catalog, FileRecord, FileUuid};
-use crate::http as rest;
-use crate::http::error::ApiError;
-use crate::http::params::QueryParams;
-use crate::pipeline::{Composition, PipelineFiles};
-use crate::render::{Plan, Render};
+use crate::catalog::{CatalogError, FileUuid};
+use crate::pipeline::{launch, stream, thumbnail, PipelineFiles};
+use crate::request::{Job, PlanError, Planner, QueryParams, Route};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExplainError {
@@ -26,117 +23,53 @@ pub enum ExplainError {
     #[error("no file with uuid {0} is registered")]
     UnknownFile(FileUuid),
     #[error(transparent)]
-    Catalog(#[from] crate::catalog::CatalogError),
+    Catalog(#[from] CatalogError),
 }
 
-/// The composition the server builds for `url` (absolute, or a path with its query). The
-/// server's limit on clip length is policy, not pipeline: explain leaves it out.
-pub async fn composition_for(
+impl From<PlanError> for ExplainError {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::Catalog(e) => ExplainError::Catalog(e),
+            e => ExplainError::BadRequest(e.to_string()),
+        }
+    }
+}
+
+/// The command for `url` (absolute, or a path with its query), writing to `output` or, by
+/// default, to `frame.jpg`, `clip.ts` or `stream.ts`.
+pub async fn launch_line(
     url: &str,
-    catalog: &dyn Catalog,
-    catalog_path: &Path,
+    planner: &Planner,
     pipelines: &PipelineFiles,
-) -> Result<(Composition, &'static str), ExplainError> {
+    catalog_path: &Path,
+    output: Option<&str>,
+) -> Result<String, ExplainError> {
     let uri: poem::http::Uri = url
         .parse()
         .map_err(|e| ExplainError::BadUrl(format!("{url}: {e}")))?;
-    let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+    let (route, path) = Route::match_path(uri.path())
+        .ok_or_else(|| ExplainError::UnknownRoute(uri.path().to_owned()))?;
     let query = QueryParams::parse(uri.query().unwrap_or(""));
-    let bad = |e: ApiError| ExplainError::BadRequest(e.to_string());
-    // As the routes plan them: only /video may copy the video instead of re-encoding it.
-    let stream = |file: &FileRecord, render: Render, remux: bool| {
-        let plan = Plan::new(file, &render, pipelines, catalog_path, remux);
-        Ok((plan.composition, "stream.ts"))
-    };
-    match segments.as_slice() {
-        ["api", "v1", "file", uuid, "thumbnail"] => {
-            let file = lookup(catalog, uuid).await?;
-            let request = rest::thumbnail::parse(&query, &file).map_err(bad)?;
-            Ok((
-                crate::thumbnail::composition(&file, &request, pipelines),
-                "frame.jpg",
-            ))
-        }
-        ["api", "v1", "file", uuid, "clip"] => {
-            let file = lookup(catalog, uuid).await?;
-            let request = rest::clip::parse(&query, &file, u64::MAX).map_err(bad)?;
-            let plan = Plan::new(&file, &request, pipelines, catalog_path, false);
-            Ok((plan.composition, "clip.ts"))
-        }
-        ["api", "v1", "file", uuid, "video", "bbox"] => {
-            let file = lookup(catalog, uuid).await?;
-            let render = rest::rendered::parse_bbox(&query, &file, false).map_err(bad)?;
-            stream(&file, render, false)
-        }
-        ["api", "v1", "file", uuid, "video"] => {
-            let file = lookup(catalog, uuid).await?;
-            match rest::rendered::parse_video(&query, &file).map_err(bad)? {
-                Some(render) => stream(&file, render, true),
-                None => Err(ExplainError::NoPipeline(uri.path().to_owned())),
-            }
-        }
-        ["api", "v1", "file", uuid, "trace", trace_id, "video"] => {
-            let file = lookup(catalog, uuid).await?;
-            let trace_id = rest::rendered::parse_trace_id(trace_id).map_err(bad)?;
-            let trace_query = rest::rendered::TraceQuery::parse(&query).map_err(bad)?;
-            let span = catalog
-                .trace_span(file.uuid, trace_id)
-                .await?
-                .ok_or_else(|| bad(ApiError::NotFound(format!("no trace {trace_id}"))))?;
-            let render = trace_query
-                .render(&query, &file, trace_id, &span)
-                .map_err(bad)?;
-            stream(&file, render, false)
-        }
-        _ => Err(ExplainError::UnknownRoute(uri.path().to_owned())),
-    }
-}
-
-async fn lookup(catalog: &dyn Catalog, uuid: &str) -> Result<FileRecord, ExplainError> {
-    let uuid: FileUuid = uuid.parse().map_err(ExplainError::BadRequest)?;
-    catalog
+    let uuid: FileUuid = path.file_uuid.parse().map_err(ExplainError::BadRequest)?;
+    let file = planner
+        .catalog
         .file(uuid)
         .await?
-        .ok_or(ExplainError::UnknownFile(uuid))
-}
-
-/// Where gst-launch-1.0 finds framecast's plugin: beside the running binary, where cargo
-/// puts `libgstframecast.so` (`cargo build --workspace`). `cargo test` alone leaves the
-/// plugin in `deps/` (and may leave an older copy beside the binary): the newer copy wins.
-pub fn plugin_dir() -> PathBuf {
-    let dir = std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from("."));
-    let modified = |dir: &std::path::Path| {
-        std::fs::metadata(dir.join("libgstframecast.so"))
-            .and_then(|m| m.modified())
-            .ok()
+        .ok_or(ExplainError::UnknownFile(uuid))?;
+    let (composition, default_output) = match planner.plan(route, &path, file, &query).await? {
+        Job::Original(_) => return Err(ExplainError::NoPipeline(uri.path().to_owned())),
+        Job::Thumbnail(job) => (thumbnail::composition(&job, pipelines), "frame.jpg"),
+        Job::Stream(job) => (
+            stream::composition(&job, pipelines, catalog_path),
+            if route == Route::Clip {
+                "clip.ts"
+            } else {
+                "stream.ts"
+            },
+        ),
     };
-    let deps = dir.join("deps");
-    match (modified(&dir), modified(&deps)) {
-        (None, Some(_)) => deps,
-        (Some(beside), Some(built)) if built > beside => deps,
-        _ => dir,
-    }
-}
-
-/// A shell command line: `GST_PLUGIN_PATH=... gst-launch-1.0 -q <words>`, each word
-/// quoted for the shell as needed.
-pub fn launch_line(composition: &Composition, output: &str) -> String {
-    let quote = |s: &str| {
-        shlex::try_quote(s)
-            .map(|q| q.into_owned())
-            .unwrap_or_else(|_| s.to_owned())
-    };
-    let words: Vec<String> = composition
-        .launch_words(output)
-        .iter()
-        .map(|w| quote(w))
-        .collect();
-    format!(
-        "GST_PLUGIN_PATH={} gst-launch-1.0 -q {}",
-        quote(&plugin_dir().to_string_lossy()),
-        words.join(" ")
-    )
+    Ok(launch::launch_line(
+        &composition,
+        output.unwrap_or(default_output),
+    ))
 }

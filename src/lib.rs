@@ -3,6 +3,7 @@
 pub mod admission;
 pub mod auth;
 pub mod catalog;
+pub mod client_text;
 pub mod config;
 pub mod explain;
 pub mod http;
@@ -10,6 +11,5 @@ pub mod import;
 pub mod media;
 pub mod metrics;
 pub mod pipeline;
-pub mod render;
+pub mod request;
 pub mod serve;
-pub mod thumbnail;

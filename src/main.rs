@@ -7,6 +7,7 @@ use framecast::auth::{self, ALL_FILES_SCOPE};
 use framecast::catalog::{self, FileUuid};
 use framecast::config::Config;
 use framecast::pipeline::PipelineFiles;
+use framecast::request::Planner;
 
 #[derive(Parser)]
 #[command(name = "framecast", version, about = "HTTP video server on GStreamer")]
@@ -151,25 +152,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Explain { url, output } => {
             let pipelines = load_pipelines(&config)?;
-            let (composition, default_output) = block_on(async {
-                let catalog = catalog::open(&config).await?;
+            let line = block_on(async {
+                let planner = Planner {
+                    catalog: catalog::open(&config).await?,
+                    limits: config.limits(),
+                };
                 anyhow::Ok(
-                    framecast::explain::composition_for(
+                    framecast::explain::launch_line(
                         &url,
-                        &*catalog,
-                        &config.catalog_path(),
+                        &planner,
                         &pipelines,
+                        &config.catalog_path(),
+                        output.as_deref(),
                     )
                     .await?,
                 )
             })?;
-            println!(
-                "{}",
-                framecast::explain::launch_line(
-                    &composition,
-                    output.as_deref().unwrap_or(default_output)
-                )
-            );
+            println!("{line}");
             Ok(())
         }
     }

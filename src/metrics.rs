@@ -84,6 +84,9 @@ pub enum PipelineFailure {
     Timeout,
     /// A stream without progress for `stall_timeout_seconds`.
     Stall,
+    /// Ran to its end without the output asked for: a thumbnail with no image, or not the
+    /// frame the index names.
+    Output,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -110,8 +113,10 @@ pub struct Metrics {
     pub response_body_bytes: Family<RouteLabels, Counter>,
     pub active_pipelines: Family<KindLabels, Gauge>,
     pub live_gstreamer_pipelines: Gauge,
+    pub pipelines_started: Counter,
     pub pipeline_failures: Family<FailureLabels, Counter>,
     pub admission_rejections: Family<KindLabels, Counter>,
+    pub pipeline_memory_reserved_bytes: Gauge,
     pub thumbnail_cache: Family<CacheLabels, Counter>,
 }
 
@@ -154,11 +159,23 @@ impl Metrics {
             "GStreamer pipelines built and not yet set back to NULL (as /health reports)",
             live_gstreamer_pipelines.clone(),
         );
+        let pipelines_started = Counter::default();
+        registry.register(
+            "pipelines_started",
+            "GStreamer pipelines started (a HEAD or a cached thumbnail starts none)",
+            pipelines_started.clone(),
+        );
         let pipeline_failures = Family::<FailureLabels, Counter>::default();
         registry.register(
             "pipeline_failures",
             "Pipelines that failed, timed out or stalled, by pool and how",
             pipeline_failures.clone(),
+        );
+        let pipeline_memory_reserved_bytes = Gauge::default();
+        registry.register(
+            "pipeline_memory_reserved_bytes",
+            "Estimated memory of the running pipelines, charged against pipeline_memory_bytes",
+            pipeline_memory_reserved_bytes.clone(),
         );
         let admission_rejections = Family::<KindLabels, Counter>::default();
         registry.register(
@@ -179,16 +196,16 @@ impl Metrics {
             response_body_bytes,
             active_pipelines,
             live_gstreamer_pipelines,
+            pipelines_started,
             pipeline_failures,
             admission_rejections,
+            pipeline_memory_reserved_bytes,
             thumbnail_cache,
         }
     }
 
     /// The exposition text.
     pub fn encode(&self) -> String {
-        self.live_gstreamer_pipelines
-            .set(crate::pipeline::live_pipelines() as i64);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");

@@ -15,6 +15,7 @@ use crate::auth::Verifier;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::pipeline::PipelineFiles;
+use crate::request::Planner;
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     crate::pipeline::init()?;
@@ -25,10 +26,14 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let admission = Admission::new(
         config.encoding_pipeline_limit()?,
         config.thumbnail_pipeline_limit()?,
+        config.pipeline_memory_bytes,
         Config::seconds("queue_timeout_seconds", config.queue_timeout_seconds)?,
     );
     let state = Arc::new(AppState {
-        catalog,
+        planner: Planner {
+            catalog,
+            limits: config.limits(),
+        },
         verifier: Verifier::new(&config, &secret)?,
         pipelines,
         thumbnails: http::thumbnail_cache(config.thumbnail_cache_bytes),
@@ -36,7 +41,6 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             "thumbnail_timeout_seconds",
             config.thumbnail_timeout_seconds,
         )?,
-        max_clip_seconds: config.max_clip_seconds,
         catalog_path: config.catalog_path(),
         clip_start_timeout: Duration::from_secs(config.clip_start_timeout_seconds),
         stall_timeout: Config::seconds("stall_timeout_seconds", config.stall_timeout_seconds)?,

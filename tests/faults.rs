@@ -9,7 +9,9 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{assert_json_error, client, faststart_mp4, lavfi_h264, small_mp4, source, Server};
+use common::{
+    assert_json_error, client, faststart_mp4, lavfi_h264, sample, small_mp4, source, Server,
+};
 
 /// 60 s, video only: its clip cannot finish into the socket buffers.
 fn long_mp4() -> PathBuf {
@@ -104,25 +106,8 @@ impl Setup {
     }
 
     fn metrics(&self) -> String {
-        let response = client()
-            .get(self.server.url("/metrics"))
-            .send()
-            .expect("metrics answer");
-        assert_eq!(response.status(), 200);
-        assert!(response.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/plain"));
-        response.text().unwrap()
+        self.server.metrics()
     }
-}
-
-/// The value of the sample line starting with `series` (name and labels), if any.
-fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
-        .map(|value| value.trim().parse().expect("a number"))
 }
 
 #[test]
@@ -305,6 +290,18 @@ fn truncated_media_gives_a_json_error_or_a_cut_stream_and_the_server_keeps_servi
     assert!(status == 500 || status == 504, "status {status}");
     let body: serde_json::Value = thumbnail.json().expect("a JSON error");
     assert_eq!(body["success"], false);
+    // Counted once, under what happened: the pipeline ran out of frames (no image), or
+    // took too long; never as a failure to start.
+    let failures = |failure: &str| {
+        s.server
+            .metric(&format!(
+                "framecast_pipeline_failures_total{{kind=\"thumbnail\",failure=\"{failure}\"}}"
+            ))
+            .unwrap_or(0.0)
+    };
+    let expected = if status == 500 { "output" } else { "timeout" };
+    assert_eq!(failures(expected), 1.0, "{expected}");
+    assert_eq!(failures("start"), 0.0);
 
     let clip = s.get("clip", "start_frame=0&end_frame=249");
     assert_eq!(clip.status(), 200, "the start of the file is still there");
@@ -331,6 +328,48 @@ fn a_removed_catalog_gives_503_until_it_is_restored() {
     );
     std::fs::rename(&aside, &catalog).unwrap();
     s.assert_still_serving(2);
+}
+
+/// Slots free, memory budget taken: a request whose pipeline does not fit waits the queue
+/// timeout and gets 503 naming the memory; the budget in use shows in /metrics.
+#[test]
+fn a_request_over_the_memory_budget_waits_then_gets_503() {
+    // A 320x240 stream is charged 60 B/px + 8 MiB = 13 MiB, a 320x240 thumbnail 7 MiB:
+    // together more than 16 MiB.
+    let s = Setup::new(
+        &long_mp4(),
+        &[
+            ("FRAMECAST_PIPELINE_MEMORY_BYTES", "16777216"),
+            ("FRAMECAST_QUEUE_TIMEOUT_SECONDS", "0.3"),
+        ],
+    );
+    let reserved = || {
+        s.server
+            .metric("framecast_pipeline_memory_reserved_bytes")
+            .expect("the memory gauge")
+    };
+    assert_eq!(reserved(), 0.0);
+    let holding = s.open("clip", "start_frame=0&end_frame=1499");
+    assert_eq!(reserved(), (13 << 20) as f64);
+    let refused = s.get("thumbnail", "frame=3");
+    assert_eq!(refused.headers()["retry-after"], "1");
+    let message = assert_json_error(refused, 503, "overloaded");
+    assert!(
+        message.contains("7 MiB") && message.contains("16 MiB"),
+        "{message}"
+    );
+    assert_eq!(
+        sample(
+            &s.metrics(),
+            "framecast_admission_rejections_total{kind=\"thumbnail\"}"
+        ),
+        Some(1.0)
+    );
+    drop(holding);
+    s.server
+        .assert_pipelines_stop_within(Duration::from_secs(5));
+    assert_eq!(reserved(), 0.0);
+    s.assert_still_serving(3);
 }
 
 #[test]

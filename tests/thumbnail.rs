@@ -160,6 +160,93 @@ fn bad_parameters_say_what_is_valid() {
     }
 }
 
+/// The output size bounds a thumbnail's memory: too many pixels is a 400 naming the limit,
+/// whether asked for directly or derived from one side.
+#[test]
+fn thumbnails_over_the_pixel_limit_are_refused_before_decoding() {
+    let t = Thumbnails::new();
+    let uuid = t.server.import(&bframes_mp4(), None);
+    let started = || {
+        t.server
+            .metric("framecast_pipelines_started_total")
+            .unwrap()
+    };
+    let before = started();
+    for query in [
+        "frame=1&width=7680&height=7680",
+        "frame=1&width=3841&height=2160",
+        // One column scaled to 7680 wide: the height keeping the ratio is 1,843,200.
+        "frame=1&x=0&y=0&w=1&h=240&width=7680",
+    ] {
+        let message = assert_json_error(t.get(&uuid, query), 400, "bad_parameter");
+        assert!(
+            message.contains("max_thumbnail_pixels") && message.contains("8294400"),
+            "{query}: {message}"
+        );
+    }
+    assert_eq!(started(), before, "no pipeline for a refused thumbnail");
+    let jpeg = t.jpeg(&uuid, "frame=1&width=3840&height=2160");
+    assert_eq!(jpeg_rgb(&jpeg).len(), 3840 * 2160 * 3);
+
+    // A lower limit from the settings, and the full frame counts too.
+    let small = Server::start_with(&[("FRAMECAST_MAX_THUMBNAIL_PIXELS", "10000")]);
+    let uuid = small.import(&bframes_mp4(), None);
+    let token = small.token(&[&uuid]);
+    let get = |query: &str| {
+        client()
+            .get(small.url(&format!("/api/v1/file/{uuid}/thumbnail?{query}")))
+            .bearer_auth(&token)
+            .send()
+            .unwrap()
+    };
+    let message = assert_json_error(get("frame=1"), 400, "bad_parameter");
+    assert!(message.contains("320x240 (76800 pixels)"), "{message}");
+    assert_eq!(get("frame=1&width=100").status(), 200);
+}
+
+/// HEAD answers from what is known: no pipeline; Content-Length once the JPEG is cached.
+#[test]
+fn head_starts_no_pipeline() {
+    let t = Thumbnails::new();
+    let uuid = t.server.import(&bframes_mp4(), None);
+    let url = t
+        .server
+        .url(&format!("/api/v1/file/{uuid}/thumbnail?frame=7"));
+    let started = || {
+        t.server
+            .metric("framecast_pipelines_started_total")
+            .unwrap()
+    };
+    let head = || client().head(&url).bearer_auth(&t.token).send().unwrap();
+    let before = started();
+    for _ in 0..3 {
+        let response = head();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()["content-type"], "image/jpeg");
+        assert!(response.headers().contains_key("etag"));
+        assert!(!response.headers().contains_key("content-length"));
+    }
+    assert_eq!(started(), before, "HEAD started a pipeline");
+    let jpeg = t.jpeg(&uuid, "frame=7");
+    assert_eq!(started(), before + 1.0);
+    let response = head();
+    assert_eq!(
+        response.headers()["content-length"],
+        jpeg.len().to_string().as_str()
+    );
+    assert_eq!(started(), before + 1.0);
+    // Validation is the GET's: a bad frame is a 400 with HEAD too.
+    let bad = client()
+        .head(
+            t.server
+                .url(&format!("/api/v1/file/{uuid}/thumbnail?frame=-1")),
+        )
+        .bearer_auth(&t.token)
+        .send()
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
 #[test]
 fn etag_304_and_cache() {
     let t = Thumbnails::new();

@@ -177,6 +177,79 @@ fn head_conditional_requests_and_if_range() {
     assert_json_error(failed, 412, "precondition_failed");
 }
 
+/// RFC 9110 §13.1.5: a date in If-Range matches only if it is exactly Last-Modified.
+#[test]
+fn if_range_dates_match_only_exactly() {
+    let f = Fixture::new();
+    let size = f.bytes.len();
+    let last_modified = f.get().send().unwrap().headers()["last-modified"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let with_if_range = |if_range: &str| {
+        f.get()
+            .header("Range", "bytes=0-9")
+            .header("If-Range", if_range)
+            .send()
+            .unwrap()
+    };
+    let exact = with_if_range(&last_modified);
+    assert_eq!(exact.status(), 206);
+    assert_eq!(exact.bytes().unwrap(), f.bytes[..10]);
+    let stamp = |t: SystemTime| httpdate::fmt_http_date(t);
+    let modified = httpdate::parse_http_date(&last_modified).unwrap();
+    for other in [
+        stamp(modified + std::time::Duration::from_secs(3600)),
+        stamp(modified - std::time::Duration::from_secs(3600)),
+        "W/\"weak\"".to_owned(),
+        "not a date".to_owned(),
+    ] {
+        let response = with_if_range(&other);
+        assert_eq!(response.status(), 200, "If-Range: {other}");
+        assert_eq!(response.bytes().unwrap().len(), size, "If-Range: {other}");
+    }
+}
+
+/// A HEAD answers from the record and a stat: it reads none of the file, however often.
+#[test]
+fn head_reads_no_file_bytes() {
+    let server = Server::start();
+    let video = common::lavfi_h264(
+        "video-api-noise.mp4",
+        "testsrc2=size=640x480:rate=25:duration=2,noise=alls=80:allf=t",
+        None,
+        &["-preset", "ultrafast", "-qp", "0"],
+    );
+    let size = std::fs::metadata(&video).unwrap().len();
+    assert!(
+        size > 4 << 20,
+        "the file outgrows a read-ahead chunk: {size}"
+    );
+    let uuid = server.import(&video, None);
+    let token = server.token(&[&uuid]);
+    let url = server.url(&format!("/api/v1/file/{uuid}/video"));
+    let before = server.bytes_read();
+    for _ in 0..20 {
+        let head = client().head(&url).bearer_auth(&token).send().unwrap();
+        assert_eq!(head.status(), 200);
+        assert_eq!(head.headers()["content-length"], size.to_string().as_str());
+        let ranged = client()
+            .head(&url)
+            .bearer_auth(&token)
+            .header("Range", "bytes=100-")
+            .send()
+            .unwrap();
+        assert_eq!(ranged.status(), 206);
+        assert_eq!(
+            ranged.headers()["content-range"],
+            format!("bytes 100-{}/{size}", size - 1).as_str()
+        );
+    }
+    // The catalog lookups and request lines are read too: a few KB per request.
+    let read = server.bytes_read() - before;
+    assert!(read < 1 << 20, "40 HEADs read {read} bytes");
+}
+
 #[test]
 fn every_auth_failure_is_401_with_challenge_and_scope_is_403() {
     let f = Fixture::new();
@@ -261,6 +334,23 @@ fn every_auth_failure_is_401_with_challenge_and_scope_is_403() {
         .send()
         .unwrap();
     assert_eq!(query.status(), 200);
+    // Repeated, the last one counts, as for every parameter.
+    let last_valid = client()
+        .get(&url)
+        .query(&[
+            ("access_token", "not.a.jwt"),
+            ("access_token", f.token.as_str()),
+        ])
+        .send()
+        .unwrap();
+    assert_eq!(last_valid.status(), 200);
+    expect_401(
+        client().get(&url).query(&[
+            ("access_token", f.token.as_str()),
+            ("access_token", "not.a.jwt"),
+        ]),
+        "last access_token invalid",
+    );
     let all = sign(
         serde_json::json!({"exp": now() + 60, "scope": "files:read"}),
         SECRET,

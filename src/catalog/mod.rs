@@ -39,7 +39,11 @@ impl FromStr for FileUuid {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         uuid::Uuid::try_parse(s).map(FileUuid).map_err(|_| {
-            format!("malformed file uuid {s:?}: expected 32 hexadecimal digits, like 0123456789abcdef0123456789abcdef")
+            format!(
+                "malformed file uuid {}: expected 32 hexadecimal digits, like \
+                 0123456789abcdef0123456789abcdef",
+                crate::client_text::quote(s)
+            )
         })
     }
 }

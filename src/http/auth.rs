@@ -25,8 +25,10 @@ fn bearer_token(req: &Request) -> Result<String, ApiError> {
         };
     }
     let query = req.uri().query().unwrap_or("");
+    // The last one, as for every other parameter.
     form_urlencoded::parse(query.as_bytes())
-        .find(|(key, _)| key == "access_token")
+        .filter(|(key, _)| key == "access_token")
+        .last()
         .map(|(_, token)| token.into_owned())
         .ok_or_else(|| {
             ApiError::Unauthorized(

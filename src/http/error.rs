@@ -5,6 +5,7 @@ use poem::http::{header, HeaderValue, StatusCode};
 use poem::Response;
 
 use crate::catalog::CatalogError;
+use crate::request::PlanError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -161,6 +162,16 @@ impl From<CatalogError> for ApiError {
         match e {
             CatalogError::Unavailable { .. } => ApiError::CatalogUnavailable(e.to_string()),
             e => ApiError::internal(e),
+        }
+    }
+}
+
+impl From<PlanError> for ApiError {
+    fn from(e: PlanError) -> Self {
+        match e {
+            PlanError::BadParameter(message) => ApiError::BadParameter(message),
+            e @ PlanError::NoTrace { .. } => ApiError::NotFound(e.to_string()),
+            PlanError::Catalog(e) => e.into(),
         }
     }
 }

@@ -1,53 +1,36 @@
-//! The HTTP surface: routes, token checks, access log. Handlers stay thin: they parse and
-//! validate into typed values and call plain functions.
+//! The HTTP surface: routes, token checks, access log, and the answer to each kind of job.
+//! Every job route runs the same [`JobEndpoint`]: authorized file, planned query, then the
+//! job's answer (the original file, a thumbnail, or a stream); planning itself is in
+//! [`crate::request`].
 
 mod access_log;
 mod auth;
-pub mod clip;
 pub mod error;
-pub mod params;
-pub mod rendered;
-pub mod thumbnail;
+mod stream;
+mod thumbnail;
 mod video;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use poem::http::{header, Method};
-use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response, Route};
+use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response};
 
-use crate::auth::Verifier;
-use crate::catalog::{Catalog, FileRecord, FileUuid};
+use crate::auth::{Grant, Verifier};
+use crate::catalog::{FileRecord, FileUuid};
 use crate::pipeline::PipelineFiles;
+use crate::request::{Job, PathParams, Planner, QueryParams, Route, API_PREFIX};
 use error::ApiError;
 
-/// Encoded thumbnails by ETag, bounded by their total size in bytes.
-pub type ThumbnailCache = quick_cache::sync::Cache<String, bytes::Bytes, BytesWeighter>;
-
-#[derive(Clone)]
-pub struct BytesWeighter;
-
-impl quick_cache::Weighter<String, bytes::Bytes> for BytesWeighter {
-    fn weight(&self, key: &String, value: &bytes::Bytes) -> u64 {
-        (key.len() + value.len()) as u64
-    }
-}
-
-pub fn thumbnail_cache(max_bytes: u64) -> ThumbnailCache {
-    // The item estimate only sizes internal tables: assume ~50 KB JPEGs.
-    let estimated_items = (max_bytes / 50_000).max(16) as usize;
-    ThumbnailCache::with_weighter(estimated_items, max_bytes, BytesWeighter)
-}
+pub use thumbnail::{thumbnail_cache, ThumbnailCache};
 
 /// What every handler may use; shared by all requests.
 pub struct AppState {
-    pub catalog: Arc<dyn Catalog>,
+    pub planner: Planner,
     pub verifier: Verifier,
     pub pipelines: Arc<PipelineFiles>,
     pub thumbnails: ThumbnailCache,
     pub thumbnail_timeout: Duration,
-    /// Longest clip served, in seconds of video.
-    pub max_clip_seconds: u64,
     /// The SQLite catalog's path, which `detectionoverlay` reads detections from.
     pub catalog_path: std::path::PathBuf,
     /// A stream whose pipeline gives no output within this is abandoned with 503.
@@ -60,19 +43,55 @@ pub struct AppState {
 
 impl AppState {
     /// Checks the token's scope, then looks the uuid up in the catalog (never on disk).
-    async fn authorized_file(
-        &self,
-        grant: &crate::auth::Grant,
-        uuid: &str,
-    ) -> Result<FileRecord, ApiError> {
+    async fn authorized_file(&self, grant: &Grant, uuid: &str) -> Result<FileRecord, ApiError> {
         let uuid: FileUuid = uuid.parse().map_err(ApiError::BadParameter)?;
         if !grant.allows(uuid) {
             return Err(ApiError::Forbidden(uuid.to_string()));
         }
-        self.catalog
+        self.planner
+            .catalog
             .file(uuid)
             .await?
             .ok_or_else(|| ApiError::FileNotFound(uuid.to_string()))
+    }
+}
+
+/// One job route: the file (after the token's scope), the job planned from the query, and
+/// the job's answer. The token itself is checked around it by [`auth::require_token`].
+struct JobEndpoint(Route);
+
+impl Endpoint for JobEndpoint {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let state = req
+            .data::<Arc<AppState>>()
+            .cloned()
+            .expect("AppState is attached to the app");
+        let grant = req
+            .extensions()
+            .get::<Grant>()
+            .expect("require_token runs first");
+        let path = PathParams {
+            file_uuid: req
+                .raw_path_param("file_uuid")
+                .unwrap_or_default()
+                .to_owned(),
+            trace_id: req.raw_path_param("trace_id").map(str::to_owned),
+        };
+        let file = state.authorized_file(grant, &path.file_uuid).await?;
+        let query = QueryParams::parse(req.uri().query().unwrap_or(""));
+        let job = state
+            .planner
+            .plan(self.0, &path, file, &query)
+            .await
+            .map_err(ApiError::from)?;
+        let response = match job {
+            Job::Original(file) => video::original(&req, &file, state.stall_timeout).await,
+            Job::Thumbnail(job) => thumbnail::respond(&req, &state, job).await,
+            Job::Stream(job) => stream::respond(&req, &state, job).await,
+        };
+        Ok(response?)
     }
 }
 
@@ -100,6 +119,11 @@ fn metrics() -> Response {
 #[derive(Clone, Copy)]
 pub struct HeadRequest;
 
+/// Whether the client asked with HEAD: the response's headers are all it will read.
+fn is_head(req: &Request) -> bool {
+    req.extensions().get::<HeadRequest>().is_some()
+}
+
 async fn mark_head<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Response> {
     if req.method() == Method::HEAD {
         req.extensions_mut().insert(HeadRequest);
@@ -111,33 +135,20 @@ async fn mark_head<E: Endpoint>(next: E, mut req: Request) -> poem::Result<Respo
 pub fn app(state: Arc<AppState>, with_metrics: bool) -> impl Endpoint {
     // The token is checked inside each route, not around them all, so that a 401 is counted
     // under its route's template.
-    let api = Route::new()
-        .at(
-            "/file/:file_uuid/video",
-            get(video::video).around(auth::require_token),
-        )
-        .at(
-            "/file/:file_uuid/video/bbox",
-            get(rendered::bbox).around(auth::require_token),
-        )
-        .at(
-            "/file/:file_uuid/trace/:trace_id/video",
-            get(rendered::trace_video).around(auth::require_token),
-        )
-        .at(
-            "/file/:file_uuid/thumbnail",
-            get(thumbnail::thumbnail).around(auth::require_token),
-        )
-        .at(
-            "/file/:file_uuid/clip",
-            get(clip::clip).around(auth::require_token),
-        );
-    let mut routes = Route::new().at("/health", get(health));
+    let api = Route::ALL
+        .into_iter()
+        .fold(poem::Route::new(), |api, route| {
+            api.at(
+                route.template(),
+                get(JobEndpoint(route)).around(auth::require_token),
+            )
+        });
+    let mut routes = poem::Route::new().at("/health", get(health));
     if with_metrics {
         routes = routes.at("/metrics", get(metrics));
     }
     routes
-        .nest("/api/v1", api)
+        .nest(API_PREFIX, api)
         .data(state)
         .catch_all_error(|error| async move { error::render(error) })
         .around(mark_head)

@@ -1,46 +1,22 @@
-//! GET/HEAD /api/v1/file/:file_uuid/video — the original bytes, with range requests and
-//! conditional requests per RFC 9110.
+//! The original file ([`crate::request::Job::Original`]): its bytes, with range requests
+//! and conditional requests per RFC 9110.
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use headers::{
-    ContentRange, ETag, HeaderMapExt, IfMatch, IfModifiedSince, IfNoneMatch, IfRange,
-    IfUnmodifiedSince, LastModified,
+    ContentRange, ETag, HeaderMapExt, IfMatch, IfModifiedSince, IfNoneMatch, IfUnmodifiedSince,
+    LastModified,
 };
 use poem::http::{header, StatusCode};
-use poem::web::{Data, Path};
-use poem::{handler, Body, Request, Response};
+use poem::{Body, Request, Response};
 
 use super::error::ApiError;
-use super::params::QueryParams;
-use super::rendered;
-use super::AppState;
-use crate::auth::Grant;
 use crate::catalog::FileRecord;
 
 /// Read size per chunk: large enough for loopback throughput, small enough that a stream's
 /// memory (at most `READ_AHEAD_CHUNKS` + 1 chunks) stays a few MB whatever the client's speed.
 const CHUNK_BYTES: usize = 2048 * 1024;
 const READ_AHEAD_CHUNKS: usize = 2;
-
-#[handler]
-pub async fn video(
-    req: &Request,
-    Path(file_uuid): Path<String>,
-    Data(state): Data<&Arc<AppState>>,
-    Data(grant): Data<&Grant>,
-) -> Result<Response, ApiError> {
-    let query = QueryParams::from_request(req);
-    let file = state.authorized_file(grant, &file_uuid).await?;
-    match rendered::parse_video(&query, &file)? {
-        None => serve_file(req, &file, state.stall_timeout).await,
-        Some(render) => {
-            let plan = state.plan(&file, &render, true);
-            rendered::respond(req, state, plan, rendered::DETECTIONS_CACHE_CONTROL).await
-        }
-    }
-}
 
 /// The validators of the file as imported: a strong ETag and Last-Modified.
 fn validators(file: &FileRecord) -> (ETag, SystemTime) {
@@ -94,8 +70,8 @@ fn requested_range(
     let Some(range) = req.headers().get(header::RANGE) else {
         return Ok(None);
     };
-    if let Some(if_range) = req.headers().typed_get::<IfRange>() {
-        if if_range.is_modified(Some(etag), Some(last_modified)) {
+    if let Some(if_range) = req.headers().get(header::IF_RANGE) {
+        if !if_range_matches(if_range, etag, last_modified) {
             return Ok(None);
         }
     }
@@ -115,7 +91,26 @@ fn requested_range(
     }
 }
 
-async fn serve_file(
+/// RFC 9110 §13.1.5: the range applies only if the validator matches exactly: an entity
+/// tag by strong comparison, a date by equality with Last-Modified. (The headers crate
+/// treats any date at or after Last-Modified as a match, which sends a stale range.)
+fn if_range_matches(
+    if_range: &poem::http::HeaderValue,
+    etag: &ETag,
+    last_modified: &LastModified,
+) -> bool {
+    let Ok(text) = if_range.to_str() else {
+        return false;
+    };
+    let text = text.trim();
+    if text.starts_with('"') || text.starts_with("W/") {
+        // Ours is strong: a weak tag never equals it; a malformed one matches nothing.
+        return text.parse::<ETag>().is_ok_and(|given| given == *etag);
+    }
+    httpdate::parse_http_date(text).is_ok_and(|date| LastModified::from(date) == *last_modified)
+}
+
+pub async fn original(
     req: &Request,
     record: &FileRecord,
     stall_timeout: Duration,
@@ -170,11 +165,15 @@ async fn serve_file(
         None => (0, size.saturating_sub(1)),
     };
     let length = if size == 0 { 0 } else { end - start + 1 };
-    let stream = read_range(file.into_std().await, start, length, stall_timeout);
-    Ok(response
+    let response = response
         .content_type(content_type(&record.path))
-        .header(header::CONTENT_LENGTH, length)
-        .body(Body::from_bytes_stream(stream)))
+        .header(header::CONTENT_LENGTH, length);
+    // A HEAD gets every header a GET would, from the record and one stat: no read-ahead.
+    if super::is_head(req) {
+        return Ok(response.finish());
+    }
+    let stream = read_range(file.into_std().await, start, length, stall_timeout);
+    Ok(response.body(Body::from_bytes_stream(stream)))
 }
 
 /// Streams `length` bytes from `start` of `file`. One blocking thread reads ahead at most

@@ -1,5 +1,6 @@
 //! What framecast knows about a media file: probing at import and the frame index.
 
+pub mod codec;
 pub mod frame_index;
 pub mod probe;
 

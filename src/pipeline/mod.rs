@@ -1,28 +1,35 @@
 //! Per-request GStreamer pipelines: framecast's own source element, a chain from
 //! pipelines/, an appsink.
 
+pub mod body;
 pub mod compose;
 pub mod files;
+pub mod launch;
 pub mod source;
 pub mod stream;
+pub mod thumbnail;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
+use crate::metrics::metrics;
+
 pub use compose::{Branch, ChainUse, Composition, ElementSpec, Muxing, Prop, SourcePad, Stage};
 pub use files::{Chain, PipelineFileError, PipelineFiles};
 
-/// Initialises GStreamer and registers framecast's elements in this process (once).
+/// Initialises GStreamer and registers framecast's elements in this process, once; a
+/// failure is returned to every caller (once_cell: std's OnceLock has no stable fallible
+/// initialisation).
 pub fn init() -> Result<(), gst::glib::Error> {
-    gst::init()?;
-    static REGISTER: Once = Once::new();
-    REGISTER.call_once(|| {
-        gstframecast::plugin_register_static().expect("framecast elements register");
-    });
-    Ok(())
+    static INIT: once_cell::sync::OnceCell<()> = once_cell::sync::OnceCell::new();
+    INIT.get_or_try_init(|| {
+        gst::init()?;
+        gstframecast::plugin_register_static()
+            .map_err(|e| gst::glib::Error::new(gst::CoreError::Failed, &e.to_string()))
+    })
+    .copied()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +64,8 @@ impl RunningPipeline {
     /// the element's own error when it posted one.
     pub fn play(pipeline: gst::Pipeline) -> Result<(Self, gst::Bus), PipelineError> {
         LIVE_PIPELINES.fetch_add(1, Ordering::SeqCst);
+        metrics().live_gstreamer_pipelines.inc();
+        metrics().pipelines_started.inc();
         let running = RunningPipeline(pipeline);
         let bus = running.0.bus().expect("a pipeline has a bus");
         running
@@ -74,6 +83,7 @@ impl RunningPipeline {
 impl Drop for RunningPipeline {
     fn drop(&mut self) {
         let _ = self.0.set_state(gst::State::Null);
+        metrics().live_gstreamer_pipelines.dec();
         if LIVE_PIPELINES.fetch_sub(1, Ordering::SeqCst) == 1 {
             give_free_memory_back();
         }

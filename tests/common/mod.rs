@@ -447,6 +447,36 @@ impl Server {
             .expect("active_pipelines")
     }
 
+    /// `GET /metrics`, the Prometheus text.
+    pub fn metrics(&self) -> String {
+        let response = client()
+            .get(self.url("/metrics"))
+            .send()
+            .expect("metrics answer");
+        assert_eq!(response.status(), 200);
+        assert!(response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"));
+        response.text().unwrap()
+    }
+
+    /// One series' value from `GET /metrics` (name and labels, e.g.
+    /// `framecast_pipelines_started_total`), if present.
+    pub fn metric(&self, series: &str) -> Option<f64> {
+        sample(&self.metrics(), series)
+    }
+
+    /// Bytes the server process has read through read(2) and friends so far (`rchar`).
+    pub fn bytes_read(&self) -> u64 {
+        let io = std::fs::read_to_string(format!("/proc/{}/io", self.child.id()))
+            .expect("the server's /proc io");
+        io.lines()
+            .find_map(|line| line.strip_prefix("rchar: "))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("rchar")
+    }
+
     /// The sockets the server process has open: its listener and its connections.
     pub fn sockets(&self) -> usize {
         std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
@@ -506,6 +536,14 @@ fn command(data_dir: &Path) -> Command {
             concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines"),
         );
     command
+}
+
+/// The value of the sample line starting with `series` (name and labels), if any.
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map(|value| value.trim().parse().expect("a number"))
 }
 
 pub fn client() -> reqwest::blocking::Client {

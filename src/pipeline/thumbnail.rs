@@ -4,30 +4,10 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use crate::catalog::FileRecord;
-use crate::pipeline::{
-    self, files, ChainUse, Composition, ElementSpec, PipelineError, PipelineFiles, Prop, Stage,
-};
-
-/// A crop rectangle in source pixels, inside the frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Crop {
-    pub x: u32,
-    pub y: u32,
-    pub w: u32,
-    pub h: u32,
-}
-
-/// A validated thumbnail request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Thumbnail {
-    pub frame: u32,
-    pub crop: Option<Crop>,
-    /// Output size after cropping; `None` keeps the (cropped) size.
-    pub size: Option<(u32, u32)>,
-    /// JPEG quality override; `None` uses the pipeline file's.
-    pub quality: Option<i32>,
-}
+use super::{files, ChainUse, Composition, ElementSpec, PipelineError, PipelineFiles, Prop, Stage};
+use crate::admission::PipelineKind;
+use crate::metrics::{metrics, PipelineFailure};
+use crate::request::ThumbnailJob;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ThumbnailError {
@@ -39,11 +19,11 @@ pub enum ThumbnailError {
     WrongFrame { want: u32, got: Option<u32> },
 }
 
-/// The pipeline for `thumbnail` of `file`: framesrc (exactly that frame) ! videocrop !
-/// videoscale ! capsfilter ! pipelines/thumbnail.gst.
-pub fn composition(file: &FileRecord, thumbnail: &Thumbnail, files: &PipelineFiles) -> Composition {
-    let frame = thumbnail.frame;
-    let mut stages = vec![Stage::Element(pipeline::source::frame_range(
+/// The pipeline for `thumbnail`: framesrc (exactly that frame) ! videocrop ! videoscale !
+/// capsfilter ! pipelines/thumbnail.gst.
+pub fn composition(thumbnail: &ThumbnailJob, files: &PipelineFiles) -> Composition {
+    let (file, frame) = (&thumbnail.file, thumbnail.frame);
+    let mut stages = vec![Stage::Element(super::source::frame_range(
         file, frame, frame, false,
     ))];
     if let Some(crop) = thumbnail.crop {
@@ -79,9 +59,26 @@ pub fn composition(file: &FileRecord, thumbnail: &Thumbnail, files: &PipelineFil
     Composition { stages }
 }
 
+/// About what the pipeline of `thumbnail` holds at its peak, in bytes, for admission:
+/// the decoder's frames (references and threads: about 20 frames of the source's size),
+/// about 5 bytes per output pixel (scaled frame, RGB, the encoder's buffers), and the
+/// elements themselves. Measured peaks on 2026-12-01 (gst-launch RSS less the 61 MB an
+/// idle process with libav loaded takes): 720p frame 27 MB, scaled to 3840x2160 62 MB, to
+/// 7680x4320 172 MB.
+pub fn memory_cost(thumbnail: &ThumbnailJob) -> u64 {
+    let media = &thumbnail.file.media;
+    let source = media.width as u64 * media.height as u64;
+    let output = thumbnail.size.map_or_else(
+        || thumbnail.crop.map_or(source, |c| c.w as u64 * c.h as u64),
+        |(w, h)| w as u64 * h as u64,
+    );
+    20 * source * 3 / 2 + 5 * output + (4 << 20)
+}
+
 /// A strong ETag naming exactly these bytes: the file as imported, the request, and the
 /// pipeline file that encodes it.
-pub fn etag(file: &FileRecord, thumbnail: &Thumbnail, files: &PipelineFiles) -> String {
+pub fn etag(thumbnail: &ThumbnailJob, files: &PipelineFiles) -> String {
+    let file = &thumbnail.file;
     let identity = format!(
         "{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{}",
         file.uuid,
@@ -100,14 +97,33 @@ pub fn etag(file: &FileRecord, thumbnail: &Thumbnail, files: &PipelineFiles) -> 
 }
 
 /// Runs `composition` (from [`composition`]) and returns the JPEG, after checking the
-/// decoder gave the frame the index names. Blocking.
-pub fn render(
-    file: &FileRecord,
-    thumbnail: &Thumbnail,
+/// decoder gave the frame the index names; a failure is counted in the metrics. Blocking.
+pub fn run(
+    thumbnail: &ThumbnailJob,
     composition: &Composition,
     timeout: Duration,
 ) -> Result<Vec<u8>, ThumbnailError> {
-    let samples = pipeline::collect_samples(composition, timeout)?;
+    let jpeg = jpeg(thumbnail, composition, timeout);
+    if let Err(e) = &jpeg {
+        let failure = match e {
+            ThumbnailError::Pipeline(PipelineError::Timeout(_)) => PipelineFailure::Timeout,
+            ThumbnailError::Pipeline(_) => PipelineFailure::Start,
+            ThumbnailError::NoImage(_) | ThumbnailError::WrongFrame { .. } => {
+                PipelineFailure::Output
+            }
+        };
+        metrics().pipeline_failed(PipelineKind::Thumbnail, failure);
+    }
+    jpeg
+}
+
+fn jpeg(
+    thumbnail: &ThumbnailJob,
+    composition: &Composition,
+    timeout: Duration,
+) -> Result<Vec<u8>, ThumbnailError> {
+    let file = &thumbnail.file;
+    let samples = super::collect_samples(composition, timeout)?;
     // framesrc passes only the requested frame; checking its timestamp against the index
     // guards the promise that this is frame N, not a neighbour.
     let frame_of = |sample: &gst::Sample| {

@@ -1,28 +1,22 @@
 //! GET /api/v1/file/:file_uuid/clip?start_frame=A&end_frame=B | start_time=S&end_time=E[&fps=F]
 //! [&mode=normal|debug][&audio=on|off]
 
-use std::sync::Arc;
-
-use poem::web::{Data, Path};
-use poem::{handler, Request, Response};
-
-use super::error::ApiError;
-use super::params::{Audio, Mode, QueryParams, StreamParams};
-use super::AppState;
-use crate::auth::Grant;
+use super::query::{Mode, QueryParams, StreamParams};
+use super::stream::{self, Coding, Detections, Overlay, StreamJob, FILE_CACHE_CONTROL};
+use super::{Limits, PlanError};
 use crate::catalog::FileRecord;
-use crate::render::{Detections, Overlay, Render};
+use crate::client_text::number;
 
 /// Slack when turning times into frames: `1.2 * 25` is 30.000000000000004 in binary
 /// floating point, which must still be frame 30.
 const FRAME_EPSILON: f64 = 1e-6;
 
 /// Validates the query against `file`; every refusal says what is valid.
-pub fn parse(
+pub fn plan(
+    file: FileRecord,
     query: &QueryParams,
-    file: &FileRecord,
-    max_clip_seconds: u64,
-) -> Result<Render, ApiError> {
+    limits: &Limits,
+) -> Result<StreamJob, PlanError> {
     let params = StreamParams::parse(query)?;
     let last_frame = file.frame_count().saturating_sub(1) as i64;
     let fps = query
@@ -38,7 +32,7 @@ pub fn parse(
         match (start, end) {
             (Some(start), Some(end)) => (start, end),
             _ => {
-                return Err(ApiError::bad_parameter(format!(
+                return Err(PlanError::bad_parameter(format!(
                     "{} is missing: give both start_frame and end_frame (inclusive)",
                     if start.is_none() {
                         "start_frame"
@@ -53,7 +47,7 @@ pub fn parse(
         let start = query.number("start_time", |v| v >= 0.0, rule)?;
         let end = query.number("end_time", |v| v >= 0.0, rule)?;
         let (Some(start_time), Some(end_time)) = (start, end) else {
-            return Err(ApiError::bad_parameter(format!(
+            return Err(PlanError::bad_parameter(format!(
                 "{} is missing: give both start_time and end_time (seconds)",
                 if start.is_none() {
                     "start_time"
@@ -64,50 +58,59 @@ pub fn parse(
         };
         let (start, end) = frames_of_times(start_time, end_time, fps);
         if start > end {
-            return Err(ApiError::bad_parameter(format!(
-                "start_time={start_time} and end_time={end_time} hold no frame at {fps} fps \
-                 (frames {start} to {end}): end_time must be after start_time"
+            return Err(PlanError::bad_parameter(format!(
+                "start_time={} and end_time={} hold no frame at {} fps \
+                 (frames {start} to {end}): end_time must be after start_time",
+                number(start_time),
+                number(end_time),
+                number(fps)
             )));
         }
         if end > last_frame {
-            return Err(ApiError::bad_parameter(format!(
-                "end_time={end_time} ends at frame {end} at {fps} fps, past the last frame \
-                 {last_frame}: end_time must be at most {:.3}",
-                (last_frame + 1) as f64 / fps
+            return Err(PlanError::bad_parameter(format!(
+                "end_time={} ends at frame {end} at {} fps, past the last frame \
+                 {last_frame}: end_time must be at most {}",
+                number(end_time),
+                number(fps),
+                number(((last_frame + 1) as f64 / fps * 1e3).floor() / 1e3)
             )));
         }
         (start, end)
     } else {
-        return Err(ApiError::bad_parameter(
+        return Err(PlanError::bad_parameter(
             "give start_frame and end_frame (zero-based, inclusive), or start_time and end_time \
              (seconds)",
         ));
     };
     if first > last {
-        return Err(ApiError::bad_parameter(format!(
+        return Err(PlanError::bad_parameter(format!(
             "start_frame {first} is after end_frame {last}: the clip runs from start_frame to \
              end_frame inclusive"
         )));
     }
-    let request = Render {
+    let job = StreamJob {
         first: first as u32,
         last: last as u32,
-        audio: params.audio == Audio::On && file.media.has_audio,
+        audio: stream::audio(&params, &file),
         // Debug: "CLIP" and the frame number on every frame.
         overlay: (params.mode == Mode::Debug).then(|| Overlay {
             detections: Detections::None,
             debug: true,
             title: Some("CLIP".into()),
         }),
+        coding: Coding::Reencode,
+        cache_control: FILE_CACHE_CONTROL,
+        file,
     };
-    let seconds = request.duration_ns(file) as f64 / 1e9;
+    let max_clip_seconds = limits.max_clip_seconds;
+    let seconds = job.duration_ns() as f64 / 1e9;
     if seconds > max_clip_seconds as f64 {
-        return Err(ApiError::bad_parameter(format!(
+        return Err(PlanError::bad_parameter(format!(
             "frames {first} to {last} last {seconds:.3} s, longer than the {max_clip_seconds} s \
              a clip may last; ask for a shorter span"
         )));
     }
-    Ok(request)
+    Ok(job)
 }
 
 /// `floor(start × fps)` and `ceil(end × fps) - 1`: the frames whose slots at `fps` overlap
@@ -117,24 +120,6 @@ fn frames_of_times(start: f64, end: f64, fps: f64) -> (i64, i64) {
     let last = (end * fps - FRAME_EPSILON).ceil() - 1.0;
     // Saturating casts: a huge end is past the last frame anyway.
     (first as i64, last as i64)
-}
-
-#[handler]
-pub async fn clip(
-    req: &Request,
-    Path(file_uuid): Path<String>,
-    Data(state): Data<&Arc<AppState>>,
-    Data(grant): Data<&Grant>,
-) -> Result<Response, ApiError> {
-    let file = state.authorized_file(grant, &file_uuid).await?;
-    let request = parse(
-        &QueryParams::from_request(req),
-        &file,
-        state.max_clip_seconds,
-    )?;
-    // A clip depends on the file alone, which cannot change under its uuid unnoticed.
-    let plan = state.plan(&file, &request, false);
-    super::rendered::respond(req, state, plan, "public, max-age=86400").await
 }
 
 #[cfg(test)]

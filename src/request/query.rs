@@ -3,18 +3,13 @@
 
 use std::collections::HashMap;
 
-use poem::Request;
-
-use super::error::ApiError;
+use super::PlanError;
+use crate::client_text::quote;
 
 /// The raw query, last value winning for repeated keys.
 pub struct QueryParams(HashMap<String, String>);
 
 impl QueryParams {
-    pub fn from_request(req: &Request) -> Self {
-        Self::parse(req.uri().query().unwrap_or(""))
-    }
-
     pub fn parse(query: &str) -> Self {
         QueryParams(
             form_urlencoded::parse(query.as_bytes())
@@ -33,14 +28,15 @@ impl QueryParams {
         name: &str,
         range: std::ops::RangeInclusive<i64>,
         what: &str,
-    ) -> Result<Option<i64>, ApiError> {
+    ) -> Result<Option<i64>, PlanError> {
         let Some(given) = self.0.get(name) else {
             return Ok(None);
         };
         match given.trim().parse::<i64>() {
             Ok(value) if range.contains(&value) => Ok(Some(value)),
-            Ok(_) | Err(_) => Err(ApiError::bad_parameter(format!(
-                "{name}={given:?} is not valid: {name} must be {what}"
+            Ok(_) | Err(_) => Err(PlanError::bad_parameter(format!(
+                "{name}={} is not valid: {name} must be {what}",
+                quote(given)
             ))),
         }
     }
@@ -52,14 +48,15 @@ impl QueryParams {
         name: &str,
         valid: impl Fn(f64) -> bool,
         what: &str,
-    ) -> Result<Option<f64>, ApiError> {
+    ) -> Result<Option<f64>, PlanError> {
         let Some(given) = self.0.get(name) else {
             return Ok(None);
         };
         match given.trim().parse::<f64>() {
             Ok(value) if value.is_finite() && valid(value) => Ok(Some(value)),
-            Ok(_) | Err(_) => Err(ApiError::bad_parameter(format!(
-                "{name}={given:?} is not valid: {name} must be {what}"
+            Ok(_) | Err(_) => Err(PlanError::bad_parameter(format!(
+                "{name}={} is not valid: {name} must be {what}",
+                quote(given)
             ))),
         }
     }
@@ -70,7 +67,7 @@ impl QueryParams {
         name: &str,
         choices: &[(&str, T)],
         default: T,
-    ) -> Result<T, ApiError> {
+    ) -> Result<T, PlanError> {
         let Some(given) = self.0.get(name) else {
             return Ok(default);
         };
@@ -80,8 +77,9 @@ impl QueryParams {
             .map(|(_, value)| *value)
             .ok_or_else(|| {
                 let valid: Vec<&str> = choices.iter().map(|(s, _)| *s).collect();
-                ApiError::bad_parameter(format!(
-                    "{name}={given:?} is not valid; use one of: {}",
+                PlanError::bad_parameter(format!(
+                    "{name}={} is not valid; use one of: {}",
+                    quote(given),
                     valid.join(", ")
                 ))
             })
@@ -108,7 +106,7 @@ pub struct StreamParams {
 }
 
 impl StreamParams {
-    pub fn parse(query: &QueryParams) -> Result<Self, ApiError> {
+    pub fn parse(query: &QueryParams) -> Result<Self, PlanError> {
         Ok(StreamParams {
             mode: query.choice(
                 "mode",

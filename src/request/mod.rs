@@ -1,0 +1,210 @@
+//! Planning: a request (route, file record, query) becomes a typed [`Job`] that carries
+//! every decision: frames, crop, size, overlay, audio, copy or re-encode, limits, file name
+//! and cache headers. The HTTP handlers and `framecast explain` both plan through
+//! [`Planner::plan`], so what the server does and what explain prints cannot drift apart.
+//!
+//! Each route's parsing lives in its own file; nothing here knows HTTP or GStreamer.
+
+mod clip;
+mod query;
+mod stream;
+mod thumbnail;
+mod trace;
+mod video;
+
+use std::sync::Arc;
+
+use crate::catalog::{Catalog, CatalogError, FileRecord, FileUuid, TraceSpan};
+
+pub use query::{Audio, Mode, QueryParams, StreamParams};
+pub use stream::{Coding, Detections, Overlay, StreamJob};
+pub use thumbnail::{Crop, ThumbnailJob};
+
+/// Where the routes below live.
+pub const API_PREFIX: &str = "/api/v1";
+
+/// The routes that plan a job. Their templates serve both poem's router and
+/// [`Route::match_path`] (explain's), so there is one list of routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// The original file, or it re-encoded (mode=debug, audio=off).
+    Video,
+    /// Every detection drawn.
+    VideoBbox,
+    /// One trace's span, the trace highlighted.
+    TraceVideo,
+    /// One frame as JPEG.
+    Thumbnail,
+    /// A span of frames as MPEG-TS.
+    Clip,
+}
+
+impl Route {
+    pub const ALL: [Route; 5] = [
+        Route::Video,
+        Route::VideoBbox,
+        Route::TraceVideo,
+        Route::Thumbnail,
+        Route::Clip,
+    ];
+
+    /// The path template under [`API_PREFIX`], in poem's syntax.
+    pub fn template(self) -> &'static str {
+        match self {
+            Route::Video => "/file/:file_uuid/video",
+            Route::VideoBbox => "/file/:file_uuid/video/bbox",
+            Route::TraceVideo => "/file/:file_uuid/trace/:trace_id/video",
+            Route::Thumbnail => "/file/:file_uuid/thumbnail",
+            Route::Clip => "/file/:file_uuid/clip",
+        }
+    }
+
+    /// The route a request path (with [`API_PREFIX`]) names, and its parameters.
+    pub fn match_path(path: &str) -> Option<(Route, PathParams)> {
+        let segments: Vec<&str> = path
+            .trim_matches('/')
+            .strip_prefix(API_PREFIX.trim_start_matches('/'))?
+            .trim_start_matches('/')
+            .split('/')
+            .collect();
+        Route::ALL.into_iter().find_map(|route| {
+            let template: Vec<&str> = route
+                .template()
+                .trim_start_matches('/')
+                .split('/')
+                .collect();
+            if template.len() != segments.len() {
+                return None;
+            }
+            let mut params = PathParams::default();
+            for (part, given) in template.iter().zip(&segments) {
+                match *part {
+                    ":file_uuid" => params.file_uuid = (*given).to_owned(),
+                    ":trace_id" => params.trace_id = Some((*given).to_owned()),
+                    literal if literal == *given => {}
+                    _ => return None,
+                }
+            }
+            Some((route, params))
+        })
+    }
+}
+
+/// A route's path parameters, as given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PathParams {
+    pub file_uuid: String,
+    pub trace_id: Option<String>,
+}
+
+/// What a request asks of the server.
+#[derive(Debug)]
+pub enum Job {
+    /// The original file's bytes, served with ranges (`/video` with nothing to change).
+    Original(FileRecord),
+    Thumbnail(ThumbnailJob),
+    Stream(StreamJob),
+}
+
+/// Server policy that planning applies.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Longest clip, in seconds of video.
+    pub max_clip_seconds: u64,
+    /// Largest thumbnail, in output pixels.
+    pub max_thumbnail_pixels: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// A parameter is missing, malformed or out of range; the message says what is valid.
+    #[error("{0}")]
+    BadParameter(String),
+    #[error("file {file} has no trace {trace_id}")]
+    NoTrace { file: FileUuid, trace_id: i64 },
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+}
+
+impl PlanError {
+    pub fn bad_parameter(message: impl Into<String>) -> Self {
+        PlanError::BadParameter(message.into())
+    }
+}
+
+/// Plans jobs; what it needs besides the request: the catalog (for traces) and the limits.
+pub struct Planner {
+    pub catalog: Arc<dyn Catalog>,
+    pub limits: Limits,
+}
+
+impl Planner {
+    /// The job for `route` on `file` (already authorized) with `query`.
+    pub async fn plan(
+        &self,
+        route: Route,
+        path: &PathParams,
+        file: FileRecord,
+        query: &QueryParams,
+    ) -> Result<Job, PlanError> {
+        match route {
+            Route::Video => video::plan(file, query),
+            Route::VideoBbox => video::plan_bbox(file, query, false).map(Job::Stream),
+            Route::Thumbnail => thumbnail::plan(file, query, &self.limits).map(Job::Thumbnail),
+            Route::Clip => clip::plan(file, query, &self.limits).map(Job::Stream),
+            Route::TraceVideo => {
+                let trace_id = trace::parse_id(path.trace_id.as_deref().unwrap_or_default())?;
+                // Parameters first: a bad one is a 400 whether or not the trace exists.
+                let trace_query = trace::TraceQuery::parse(query)?;
+                let span = self.trace_span(file.uuid, trace_id).await?;
+                trace_query
+                    .plan(file, query, trace_id, &span)
+                    .map(Job::Stream)
+            }
+        }
+    }
+
+    async fn trace_span(&self, file: FileUuid, trace_id: i64) -> Result<TraceSpan, PlanError> {
+        self.catalog
+            .trace_span(file, trace_id)
+            .await?
+            .ok_or(PlanError::NoTrace { file, trace_id })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_match_the_route_templates() {
+        let uuid = "0123456789abcdef0123456789abcdef";
+        let params = |trace: Option<&str>| PathParams {
+            file_uuid: uuid.into(),
+            trace_id: trace.map(Into::into),
+        };
+        let cases = [
+            ("video", Route::Video, None),
+            ("video/bbox", Route::VideoBbox, None),
+            ("trace/7/video", Route::TraceVideo, Some("7")),
+            ("thumbnail", Route::Thumbnail, None),
+            ("clip/", Route::Clip, None),
+        ];
+        for (tail, route, trace) in cases {
+            let path = format!("/api/v1/file/{uuid}/{tail}");
+            assert_eq!(
+                Route::match_path(&path),
+                Some((route, params(trace))),
+                "{path}"
+            );
+        }
+        for path in [
+            "/api/v1/file/x/nothing",
+            "/api/v2/file/x/clip",
+            "/file/x/clip",
+            "/api/v1/file/x/trace/1/2/video",
+        ] {
+            assert_eq!(Route::match_path(path), None, "{path}");
+        }
+    }
+}

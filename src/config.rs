@@ -17,6 +17,9 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Holds the catalog (`catalog.sqlite3`) and, when no secret is configured, `jwt_secret`.
     pub data_dir: PathBuf,
+    /// Where files and detections are kept: `sqlite:PATH` or
+    /// `postgres://user[:password]@host[:port]/db`; unset: `sqlite:<data_dir>/catalog.sqlite3`.
+    pub catalog: Option<String>,
     /// Pipeline description files (`*.gst`).
     pub pipelines_dir: PathBuf,
     /// HS256/384/512 secret. Unset: generated once and kept in `<data_dir>/jwt_secret`.
@@ -63,6 +66,7 @@ pub struct Config {
 const KEYS: &[&str] = &[
     "listen",
     "data_dir",
+    "catalog",
     "pipelines_dir",
     "jwt_secret",
     "jwt_public_key",
@@ -88,6 +92,7 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8080".parse().expect("valid default address"),
             data_dir: PathBuf::from("data"),
+            catalog: None,
             pipelines_dir: PathBuf::from("pipelines"),
             jwt_secret: None,
             jwt_public_key: None,
@@ -110,8 +115,20 @@ impl Default for Config {
     }
 }
 
+/// The `catalog` setting, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatalogSetting {
+    /// An SQLite file (created if missing).
+    Sqlite(PathBuf),
+    /// A PostgreSQL connection URL (it may hold a password: never log it as is).
+    Postgres(String),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// Not `BadValue`: the value may hold a password.
+    #[error("invalid configuration: catalog: {0}")]
+    Catalog(String),
     #[error("invalid configuration: {0}")]
     Invalid(#[from] Box<figment::Error>),
     #[error("invalid configuration: {key} = {value}: {rule}")]
@@ -185,8 +202,43 @@ impl Config {
         }
     }
 
+    /// The `catalog` setting: `sqlite:PATH`, `postgres://...` (or `postgresql://...`), or
+    /// by default the SQLite file in the data dir.
+    pub fn catalog_setting(&self) -> Result<CatalogSetting, ConfigError> {
+        let Some(value) = self.catalog.as_deref() else {
+            return Ok(CatalogSetting::Sqlite(
+                self.data_dir.join("catalog.sqlite3"),
+            ));
+        };
+        if let Some(path) = value.strip_prefix("sqlite:") {
+            if path.is_empty() {
+                return Err(ConfigError::Catalog(
+                    "sqlite: needs a path, as in sqlite:/var/lib/framecast/catalog.sqlite3".into(),
+                ));
+            }
+            return Ok(CatalogSetting::Sqlite(PathBuf::from(path)));
+        }
+        if value.starts_with("postgres://") || value.starts_with("postgresql://") {
+            // Parsed now so that a typo stops startup rather than the first request.
+            value
+                .parse::<tokio_postgres::Config>()
+                .map_err(|e| ConfigError::Catalog(format!("not a valid PostgreSQL URL: {e}")))?;
+            return Ok(CatalogSetting::Postgres(value.to_owned()));
+        }
+        Err(ConfigError::Catalog(
+            "expected sqlite:PATH or postgres://user[:password]@host[:port]/db".into(),
+        ))
+    }
+
+    /// The SQLite catalog's file: the `catalog` property a gst-launch line gives
+    /// `detectionoverlay`. With a PostgreSQL catalog there is no such file (the default
+    /// path, which does not exist, is returned): the overlay must be given an
+    /// `OverlaySource` instead.
     pub fn catalog_path(&self) -> PathBuf {
-        self.data_dir.join("catalog.sqlite3")
+        match self.catalog_setting() {
+            Ok(CatalogSetting::Sqlite(path)) => path,
+            _ => self.data_dir.join("catalog.sqlite3"),
+        }
     }
 
     pub fn ensure_data_dir(&self) -> Result<(), ConfigError> {
@@ -294,6 +346,44 @@ mod tests {
         figment::Jail::expect_with(|_| {
             let loaded = serde_json::to_value(Config::load(Some(example)).unwrap()).unwrap();
             assert_eq!(loaded, serde_json::to_value(Config::default()).unwrap());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn catalog_setting() {
+        let with = |catalog: Option<&str>| Config {
+            catalog: catalog.map(str::to_owned),
+            data_dir: PathBuf::from("/d"),
+            ..Config::default()
+        };
+        assert_eq!(
+            with(None).catalog_setting().unwrap(),
+            CatalogSetting::Sqlite(PathBuf::from("/d/catalog.sqlite3"))
+        );
+        assert_eq!(
+            with(Some("sqlite:/x/c.db")).catalog_setting().unwrap(),
+            CatalogSetting::Sqlite(PathBuf::from("/x/c.db"))
+        );
+        let url = "postgres://framecast:secret@db.internal:5433/catalog";
+        assert_eq!(
+            with(Some(url)).catalog_setting().unwrap(),
+            CatalogSetting::Postgres(url.into())
+        );
+        for bad in [
+            "sqlite:",
+            "mysql://x/y",
+            "/x/c.db",
+            "postgres://u:secret@h:notaport/db",
+        ] {
+            let e = with(Some(bad)).catalog_setting().unwrap_err().to_string();
+            assert!(!e.contains("secret"), "no password in errors: {e}");
+            assert!(e.contains("catalog"), "{e}");
+        }
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("FRAMECAST_CATALOG", "sqlite:/e.db");
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.catalog_path(), PathBuf::from("/e.db"));
             Ok(())
         });
     }

@@ -53,7 +53,8 @@ pub async fn launch_line(
     let uuid: FileUuid = path.file_uuid.parse().map_err(ExplainError::BadRequest)?;
     let file = planner
         .catalog
-        .file(uuid)?
+        .file(uuid)
+        .await?
         .ok_or(ExplainError::UnknownFile(uuid))?;
     let (composition, default_output) = match planner.plan(route, &path, file, &query).await? {
         Job::Original(_) => return Err(ExplainError::NoPipeline(uri.path().to_owned())),

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
-use crate::catalog::{Catalog, CatalogError, FileRecord, FileUuid};
+use crate::catalog::{Catalog, CatalogError, Detection, FileRecord, FileUuid};
 use crate::media::{self, ProbeError};
 use gstframecast::detections::{self, ParseError as DetectionsError};
 
@@ -20,16 +20,36 @@ pub enum ImportError {
     Detections(#[from] DetectionsError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error("import task failed: {0}")]
+    Task(String),
 }
 
 /// Registers `video` under `uuid` (a new random one when `None`), replacing any previous
 /// entry atomically. Nothing is written unless the video and every detection are valid.
-pub fn import(
+pub async fn import(
     catalog: &dyn Catalog,
     video: &Path,
     uuid: Option<FileUuid>,
     detections_file: Option<&Path>,
 ) -> Result<FileUuid, ImportError> {
+    // Probing and reading block: on the blocking pool, not a runtime thread.
+    let (video, detections_file) = (video.to_owned(), detections_file.map(Path::to_owned));
+    let (record, detections) =
+        tokio::task::spawn_blocking(move || read_video(&video, uuid, detections_file.as_deref()))
+            .await
+            .map_err(|e| ImportError::Task(e.to_string()))??;
+    catalog.put_file(&record, &detections).await?;
+    let uuid = record.uuid;
+    tracing::info!(%uuid, frames = record.frame_count(), detections = detections.len(), "imported");
+    Ok(uuid)
+}
+
+/// The file's record and its checked detections.
+fn read_video(
+    video: &Path,
+    uuid: Option<FileUuid>,
+    detections_file: Option<&Path>,
+) -> Result<(FileRecord, Vec<Detection>), ImportError> {
     let read_error = |path: &Path| {
         let path = path.to_owned();
         move |source| ImportError::Read { path, source }
@@ -61,7 +81,5 @@ pub fn import(
         mtime_ns,
         media: info,
     };
-    catalog.put_file(&record, &detections)?;
-    tracing::info!(%uuid, frames = record.frame_count(), detections = detections.len(), "imported");
-    Ok(uuid)
+    Ok((record, detections))
 }

@@ -1,11 +1,10 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
 use framecast::auth::{self, ALL_FILES_SCOPE};
-use framecast::catalog::{Catalog, FileUuid, SqliteCatalog};
+use framecast::catalog::{self, FileUuid};
 use framecast::config::Config;
 use framecast::pipeline::PipelineFiles;
 use framecast::request::Planner;
@@ -102,8 +101,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             uuid,
             detections,
         } => {
-            let catalog = open_catalog(&config)?;
-            let uuid = framecast::import::import(&catalog, &video, uuid, detections.as_deref())?;
+            let uuid = block_on(async {
+                let catalog = catalog::open(&config).await?;
+                let uuid =
+                    framecast::import::import(&*catalog, &video, uuid, detections.as_deref())
+                        .await?;
+                anyhow::Ok(uuid)
+            })?;
             println!("{uuid}");
             Ok(())
         }
@@ -122,7 +126,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Files => {
-            let files = open_catalog(&config)?.list_files()?;
+            let files =
+                block_on(async { anyhow::Ok(catalog::open(&config).await?.list_files().await?) })?;
             println!(
                 "{:<32}  {:>9}  {:>7}  {:>8}  {:>10}  path",
                 "uuid", "duration", "fps", "frames", "detections"
@@ -147,20 +152,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Explain { url, output } => {
             let pipelines = load_pipelines(&config)?;
-            let planner = Planner {
-                catalog: Arc::new(open_catalog(&config)?),
-                limits: config.limits(),
-            };
-            let line = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?
-                .block_on(framecast::explain::launch_line(
-                    &url,
-                    &planner,
-                    &pipelines,
-                    &config.catalog_path(),
-                    output.as_deref(),
-                ))?;
+            let line = block_on(async {
+                let planner = Planner {
+                    catalog: catalog::open(&config).await?,
+                    limits: config.limits(),
+                };
+                anyhow::Ok(
+                    framecast::explain::launch_line(
+                        &url,
+                        &planner,
+                        &pipelines,
+                        &config.catalog_path(),
+                        output.as_deref(),
+                    )
+                    .await?,
+                )
+            })?;
             println!("{line}");
             Ok(())
         }
@@ -172,7 +179,10 @@ fn load_pipelines(config: &Config) -> anyhow::Result<PipelineFiles> {
     Ok(PipelineFiles::load(&config.pipelines_dir)?)
 }
 
-fn open_catalog(config: &Config) -> anyhow::Result<SqliteCatalog> {
-    config.ensure_data_dir()?;
-    Ok(SqliteCatalog::open(&config.catalog_path())?)
+/// Runs a CLI command's catalog work: the catalog is async, the CLI is not.
+fn block_on<T>(work: impl std::future::Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(work)
 }

@@ -12,7 +12,6 @@ use tokio_io_timeout::TimeoutStream;
 
 use crate::admission::Admission;
 use crate::auth::Verifier;
-use crate::catalog::SqliteCatalog;
 use crate::config::Config;
 use crate::http::{self, AppState};
 use crate::pipeline::PipelineFiles;
@@ -22,7 +21,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     crate::pipeline::init()?;
     let pipelines = Arc::new(PipelineFiles::load(&config.pipelines_dir)?);
     config.ensure_data_dir()?;
-    let catalog = Arc::new(SqliteCatalog::open(&config.catalog_path())?);
+    let catalog = crate::catalog::open(&config).await?;
     let secret = config.resolve_jwt_secret()?;
     let admission = Admission::new(
         config.encoding_pipeline_limit()?,

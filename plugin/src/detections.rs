@@ -5,8 +5,9 @@
 //!
 //! A detections file is a JSON array, or JSON lines, of objects like
 //! `{"frame": 12, "x": 10, "y": 20, "w": 64, "h": 64, "label": "face", "confidence": 0.93,
-//!   "trace_id": 4, "identity": "alice"}` (`frame_number` is accepted for `frame`; `label`
-//! defaults to `face`; `confidence`, `trace_id` and `identity` are optional).
+//!   "trace_id": 4, "identity": "alice"}` (`frame_number` is accepted for `frame`, and
+//! `identity_id`, the catalog's column name, for `identity`; `label` defaults to `face`;
+//! `confidence`, `trace_id` and `identity` are optional).
 
 use std::fmt;
 
@@ -28,7 +29,8 @@ pub struct Detection {
     pub confidence: Option<f64>,
     #[serde(default)]
     pub trace_id: Option<i64>,
-    #[serde(default)]
+    /// Column `identity_id` in the catalog, as in the analytics platform's table.
+    #[serde(default, alias = "identity_id")]
     pub identity: Option<String>,
 }
 
@@ -120,9 +122,19 @@ fn check(value: serde_json::Value, frame_count: Option<usize>) -> Result<Detecti
     Ok(row)
 }
 
-const COLUMNS: &str = "frame_number, x, y, w, h, label, confidence, trace_id, identity";
+/// The catalog's detections table; its columns follow the analytics platform's
+/// `face_detections` (plus `label`, and framecast's own `id`), so that a platform can write
+/// rows there directly or expose its table under this name through a view.
+pub const TABLE: &str = "face_detections";
 
-fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Detection> {
+/// The detection columns every catalog query reads and writes, in the order of
+/// [`Detection`]'s fields as [`from_row`] and the catalogs' inserts bind them. With
+/// `file_uuid` (and `id`, generated), this is the whole table: one list for SQLite here and
+/// in the server, and for PostgreSQL.
+pub const COLUMNS: &str = "frame_number, x, y, w, h, label, confidence, trace_id, identity_id";
+
+/// A row of [`COLUMNS`] read from SQLite.
+pub fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Detection> {
     Ok(Detection {
         frame: row.get(0)?,
         x: row.get(1)?,
@@ -136,8 +148,8 @@ fn from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Detection> {
     })
 }
 
-/// The detections of `file_uuid` on frames `first..=last` of framecast's catalog (table
-/// `face_detections`), ordered by frame, through the (file_uuid, frame_number) index.
+/// The detections of `file_uuid` on frames `first..=last` of framecast's SQLite catalog,
+/// ordered by frame (then row id), through the (file_uuid, frame_number) index.
 pub fn query_frames(
     connection: &Connection,
     file_uuid: &str,
@@ -147,7 +159,7 @@ pub fn query_frames(
     // SQLite integers are i64: frame numbers past that are past any video.
     let clamp = |frame: u64| i64::try_from(frame).unwrap_or(i64::MAX);
     let mut statement = connection.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM face_detections
+        "SELECT {COLUMNS} FROM {TABLE}
          WHERE file_uuid = ?1 AND frame_number BETWEEN ?2 AND ?3
          ORDER BY frame_number, id"
     ))?;
@@ -163,12 +175,25 @@ pub fn query_trace(
     trace_id: i64,
 ) -> rusqlite::Result<Vec<Detection>> {
     let mut statement = connection.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM face_detections
+        "SELECT {COLUMNS} FROM {TABLE}
          WHERE file_uuid = ?1 AND trace_id = ?2
          ORDER BY frame_number, id"
     ))?;
     let rows = statement.query_map(params![file_uuid, trace_id], from_row)?;
     rows.collect()
+}
+
+/// Where `detectionoverlay` reads one file's detections from, handed to the element with
+/// `DetectionOverlay::set_source` by a program that runs it in-process (the server gives it
+/// its catalog, whichever store that is). Called from the element's streaming thread, so an
+/// implementation may block; errors are posted on the bus as read errors.
+pub trait DetectionSource: Send + Sync {
+    /// The detections on frames `first..=last`, ordered by frame. The element asks for
+    /// windows of a few hundred frames as the stream advances.
+    fn frames(&self, first: u64, last: u64) -> Result<Vec<Detection>, String>;
+
+    /// Every detection of trace `trace_id`, ordered by frame; read once, at start.
+    fn trace(&self, trace_id: i64) -> Result<Vec<Detection>, String>;
 }
 
 #[cfg(test)]
@@ -188,6 +213,13 @@ mod tests {
         assert_eq!(a[0].label, "face");
         assert_eq!(a[1].trace_id, Some(3));
         assert_eq!(a[1].identity.as_deref(), Some("bob"));
+        // The catalog's column name is accepted too.
+        let b = parse(
+            r#"[{"frame": 1, "x": 2, "y": 3, "w": 4, "h": 5, "identity_id": "bob"}]"#,
+            None,
+        )
+        .unwrap();
+        assert_eq!(b[0].identity.as_deref(), Some("bob"));
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod detectionoverlay;
 pub mod detections;
 mod framesrc;
 
-pub use detectionoverlay::{detection_color, Mode as DetectionOverlayMode};
+pub use detectionoverlay::{detection_color, DetectionOverlay, Mode as DetectionOverlayMode};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     framesrc::register(plugin)?;

@@ -9,13 +9,14 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Once;
+use std::sync::{Arc, Mutex, Once};
 use std::time::Instant;
 
 use gst::glib;
 use gst::prelude::*;
 use gst_check::Harness;
 use gst_video::VideoFormat;
+use gstframecast::detections::{Detection, DetectionSource};
 use gstframecast::DetectionOverlayMode as Mode;
 use tempfile::TempDir;
 
@@ -156,12 +157,19 @@ fn detections_file(dir: &TempDir, rows: &[&str]) -> PathBuf {
 
 /// A `detectionoverlay` with `properties`, in a Harness fed `image`'s caps.
 fn harness(properties: &[(&str, glib::Value)], image: &Image) -> Harness {
+    harness_of(overlay(properties), image)
+}
+
+fn overlay(properties: &[(&str, glib::Value)]) -> gst::Element {
     init();
     let mut builder = gst::ElementFactory::make("detectionoverlay");
     for (name, value) in properties {
         builder = builder.property(name, value.clone());
     }
-    let element = builder.build().unwrap();
+    builder.build().unwrap()
+}
+
+fn harness_of(element: gst::Element, image: &Image) -> Harness {
     let mut h = Harness::with_element(&element, Some("sink"), Some("src"));
     h.set_src_caps(image.info.to_caps().unwrap());
     h
@@ -716,7 +724,7 @@ const SCHEMA: &str = "
         h            INTEGER NOT NULL,
         confidence   REAL,
         label        TEXT NOT NULL,
-        identity     TEXT
+        identity_id  TEXT
     );
     CREATE INDEX face_detections_by_frame ON face_detections(file_uuid, frame_number);
     CREATE INDEX face_detections_by_trace ON face_detections(file_uuid, trace_id, frame_number);
@@ -733,7 +741,7 @@ fn catalog(dir: &TempDir, rows: &[gstframecast::detections::Detection]) -> PathB
         for d in rows {
             db.execute(
                 "INSERT INTO face_detections
-                     (file_uuid, trace_id, frame_number, x, y, w, h, confidence, label, identity)
+                     (file_uuid, trace_id, frame_number, x, y, w, h, confidence, label, identity_id)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 rusqlite::params![
                     uuid,
@@ -804,6 +812,143 @@ fn the_catalog_gives_the_same_pixels_as_the_json_file() {
     }
 }
 
+/// A [`DetectionSource`] in memory that records what it is asked.
+struct MemorySource {
+    rows: Vec<Detection>,
+    /// `frames` calls, then `trace` calls as `(id, id)`.
+    windows: Mutex<Vec<(u64, u64)>>,
+    traces: Mutex<Vec<i64>>,
+    fail: bool,
+}
+
+impl MemorySource {
+    fn new(rows: Vec<Detection>) -> Arc<MemorySource> {
+        Arc::new(MemorySource {
+            rows,
+            windows: Mutex::default(),
+            traces: Mutex::default(),
+            fail: false,
+        })
+    }
+}
+
+impl DetectionSource for MemorySource {
+    fn frames(&self, first: u64, last: u64) -> Result<Vec<Detection>, String> {
+        self.windows.lock().unwrap().push((first, last));
+        if self.fail {
+            return Err("the catalog is down".into());
+        }
+        let mut rows: Vec<Detection> = self
+            .rows
+            .iter()
+            .filter(|d| (first..=last).contains(&(d.frame as u64)))
+            .cloned()
+            .collect();
+        rows.sort_by_key(|d| d.frame);
+        Ok(rows)
+    }
+
+    fn trace(&self, trace_id: i64) -> Result<Vec<Detection>, String> {
+        self.traces.lock().unwrap().push(trace_id);
+        let mut rows: Vec<Detection> = self
+            .rows
+            .iter()
+            .filter(|d| d.trace_id == Some(trace_id))
+            .cloned()
+            .collect();
+        rows.sort_by_key(|d| d.frame);
+        Ok(rows)
+    }
+}
+
+/// `count` frames of `image` through a `detectionoverlay` with `properties` reading `source`.
+fn run_with_source(
+    properties: &[(&str, glib::Value)],
+    source: Arc<dyn DetectionSource>,
+    image: &Image,
+    count: u64,
+) -> Vec<Image> {
+    let element = overlay(properties);
+    element
+        .downcast_ref::<gstframecast::DetectionOverlay>()
+        .expect("the element's wrapper type")
+        .set_source(source);
+    let mut h = harness_of(element, image);
+    (0..count)
+        .map(|n| {
+            h.push(image.buffer(n)).unwrap();
+            image.with_data(&h.pull().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn a_given_source_gives_the_same_pixels_as_the_json_file_read_in_windows() {
+    let dir = TempDir::new().unwrap();
+    let rows = [
+        r#"{"frame": 3, "x": 10, "y": 20, "w": 30, "h": 40, "confidence": 0.5}"#,
+        r#"{"frame": 3, "x": 60, "y": 20, "w": 30, "h": 40, "label": "car"}"#,
+        r#"{"frame": 255, "x": 10, "y": 30, "w": 30, "h": 40, "trace_id": 2}"#,
+        r#"{"frame": 256, "x": 10, "y": 20, "w": 30, "h": 40, "trace_id": 2, "identity": "bob"}"#,
+        r#"{"frame": 299, "x": 100, "y": 50, "w": 30, "h": 40, "trace_id": 2}"#,
+    ];
+    let path = detections_file(&dir, &rows);
+    let parsed =
+        gstframecast::detections::parse(&std::fs::read_to_string(&path).unwrap(), None).unwrap();
+    let image = Image::grey(VideoFormat::I420, 160, 120);
+    for mode in [Mode::All, Mode::Trace] {
+        let props = |mut props: Vec<(&'static str, glib::Value)>| {
+            props.push(("mode", mode.to_value()));
+            props.push(("trace-id", 2i64.to_value()));
+            props.push(("first-frame", 2u64.to_value()));
+            props
+        };
+        let from_file = run(&props(file_props(&path)), &image, 300);
+        let source = MemorySource::new(parsed.clone());
+        let given = run_with_source(&props(Vec::new()), source.clone(), &image, 300);
+        let drawn = from_file.iter().filter(|f| f.data != image.data).count();
+        assert!(drawn >= 3, "{mode:?}: only {drawn} frames drawn");
+        for (i, (a, b)) in from_file.iter().zip(&given).enumerate() {
+            assert!(a.data == b.data, "{mode:?}: frame {} differs", i + 2);
+        }
+        match mode {
+            // Frames 2..=301: two windows of 256 frames, each read once.
+            Mode::All => assert_eq!(*source.windows.lock().unwrap(), [(2, 257), (258, 513)]),
+            // Without debug, trace mode reads the trace once and no frames.
+            _ => {
+                assert!(source.windows.lock().unwrap().is_empty());
+                assert_eq!(*source.traces.lock().unwrap(), [2]);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_failing_source_is_a_read_error_and_a_source_excludes_the_other_settings() {
+    let image = Image::grey(VideoFormat::I420, 160, 120);
+    let source = Arc::new(MemorySource {
+        fail: true,
+        ..Arc::into_inner(MemorySource::new(Vec::new())).unwrap()
+    });
+    let element = overlay(&[]);
+    element
+        .downcast_ref::<gstframecast::DetectionOverlay>()
+        .unwrap()
+        .set_source(source);
+    let mut h = harness_of(element, &image);
+    assert_eq!(h.push(image.buffer(0)), Err(gst::FlowError::Error));
+
+    let dir = TempDir::new().unwrap();
+    let path = detections_file(&dir, &[FACE]);
+    let element = overlay(&file_props(&path));
+    element
+        .downcast_ref::<gstframecast::DetectionOverlay>()
+        .unwrap()
+        .set_source(MemorySource::new(Vec::new()));
+    let e = element_start_error(&element);
+    assert!(e.contains("set neither"), "{e}");
+}
+
 /// A catalog of `frames` frames with 10 detections each (traces of 100 frames), made by
 /// SQLite itself: quick even for 300,000 rows.
 fn big_catalog(dir: &TempDir, name: &str, frames: u64) -> PathBuf {
@@ -814,7 +959,7 @@ fn big_catalog(dir: &TempDir, name: &str, frames: u64) -> PathBuf {
     db.execute(
         "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?1)
          INSERT INTO face_detections
-             (file_uuid, trace_id, frame_number, x, y, w, h, confidence, label, identity)
+             (file_uuid, trace_id, frame_number, x, y, w, h, confidence, label, identity_id)
          SELECT 'f1', (i / 1000) * 10 + i % 10, i / 10, 10 + 30 * (i % 10), 100, 25, 30,
                 0.9, 'face', NULL
          FROM n",
@@ -871,12 +1016,10 @@ fn start_and_throughput_do_not_grow_with_the_catalog() {
 
 /// The error a `detectionoverlay` with `properties` posts when started.
 fn start_error(properties: &[(&str, glib::Value)]) -> String {
-    init();
-    let mut builder = gst::ElementFactory::make("detectionoverlay");
-    for (name, value) in properties {
-        builder = builder.property(name, value.clone());
-    }
-    let element = builder.build().unwrap();
+    element_start_error(&overlay(properties))
+}
+
+fn element_start_error(element: &gst::Element) -> String {
     let bus = gst::Bus::new();
     element.set_bus(Some(&bus));
     assert!(element.set_state(gst::State::Paused).is_err());

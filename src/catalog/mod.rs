@@ -1,19 +1,26 @@
 //! The catalog: which files exist, what they are, and their detections.
 //!
-//! Handlers see only the [`Catalog`] trait; SQLite ([`SqliteCatalog`]) is the embedded
-//! default, and another store (PostgreSQL beside the analytics database) can be added by
-//! implementing the trait.
+//! Handlers see only the [`Catalog`] trait, opened by [`open`] from the `catalog` setting:
+//! SQLite ([`SqliteCatalog`], the embedded default) or PostgreSQL ([`PostgresCatalog`],
+//! shared by several instances). Both store the same rows: the detections table follows the
+//! analytics platform's `face_detections` (see [`gstframecast::detections::COLUMNS`]).
 
+mod overlay;
+mod postgres;
 mod sqlite;
 
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 
 use serde::Serialize;
 
+use crate::config::{CatalogSetting, Config};
 use crate::media::MediaInfo;
 
+pub use overlay::OverlaySource;
+pub use postgres::PostgresCatalog;
 pub use sqlite::SqliteCatalog;
 
 /// A file's identity: 32 lowercase hex digits. Parsing also accepts the hyphenated and
@@ -48,7 +55,7 @@ impl fmt::Display for FileUuid {
 }
 
 /// A registered video: which file, as it was at import, and what probing it found.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FileRecord {
     pub uuid: FileUuid,
     /// Absolute path, as resolved at import.
@@ -83,43 +90,80 @@ pub use gstframecast::detections::Detection;
 pub enum CatalogError {
     #[error("catalog database error: {0}")]
     Database(#[from] rusqlite::Error),
-    /// The catalog file cannot be reached (removed, unreadable): nothing can be looked up
-    /// until it is back.
-    #[error("the catalog file {path} is unavailable: {reason}")]
-    Unavailable { path: PathBuf, reason: String },
+    /// Not `From`: every PostgreSQL error goes through the check that makes connection
+    /// failures [`CatalogError::Unavailable`].
+    #[error("catalog database error: {0}")]
+    Postgres(tokio_postgres::Error),
+    /// The catalog cannot be reached (file removed or unreadable, database server down or
+    /// refusing connections): nothing can be looked up until it is back. `catalog` names it
+    /// for the log (a path, or a URL without its password).
+    #[error("the catalog {catalog} is unavailable: {reason}")]
+    Unavailable { catalog: String, reason: String },
     #[error("catalog entry for {uuid} is corrupt: {reason}")]
     Corrupt { uuid: String, reason: String },
-    /// The lookup's thread failed (a bug): details for the log.
-    #[error("catalog lookup failed: {0}")]
-    Lookup(String),
+    /// A value the store cannot hold (a frame number past its integer type, say).
+    #[error("cannot store {0}")]
+    OutOfRange(String),
+    /// The blocking task running a SQLite call panicked or was cancelled.
+    #[error("catalog task failed: {0}")]
+    Task(String),
 }
 
-/// Runs a blocking catalog call on tokio's blocking pool, inside the caller's span (the
-/// catalog may log, e.g. when it reopens a replaced file: as part of the request).
-pub async fn blocking<T: Send + 'static>(
-    catalog: &std::sync::Arc<dyn Catalog>,
-    call: impl FnOnce(&dyn Catalog) -> Result<T, CatalogError> + Send + 'static,
-) -> Result<T, CatalogError> {
-    let catalog = catalog.clone();
-    let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(|| call(&*catalog)))
-        .await
-        .map_err(|e| CatalogError::Lookup(e.to_string()))?
-}
-
-/// Storage behind the handlers. Implementations are blocking; async callers use
-/// `spawn_blocking`.
+/// Storage behind the handlers and the CLI, whichever store it is. Methods are async:
+/// PostgreSQL is queried on the runtime, SQLite's blocking calls run on tokio's blocking
+/// pool, so no caller blocks a runtime thread.
+#[async_trait::async_trait]
 pub trait Catalog: Send + Sync + 'static {
     /// Registers `file` with its detections, replacing any previous entry of the same uuid
     /// and its detections in one transaction.
-    fn put_file(&self, file: &FileRecord, detections: &[Detection]) -> Result<(), CatalogError>;
+    async fn put_file(
+        &self,
+        file: &FileRecord,
+        detections: &[Detection],
+    ) -> Result<(), CatalogError>;
 
-    fn file(&self, uuid: FileUuid) -> Result<Option<FileRecord>, CatalogError>;
+    async fn file(&self, uuid: FileUuid) -> Result<Option<FileRecord>, CatalogError>;
 
-    fn list_files(&self) -> Result<Vec<FileSummary>, CatalogError>;
+    async fn list_files(&self) -> Result<Vec<FileSummary>, CatalogError>;
 
     /// Where trace `trace_id` of file `uuid` is seen; `None` for an unknown trace.
-    fn trace_span(&self, uuid: FileUuid, trace_id: i64) -> Result<Option<TraceSpan>, CatalogError>;
+    async fn trace_span(
+        &self,
+        uuid: FileUuid,
+        trace_id: i64,
+    ) -> Result<Option<TraceSpan>, CatalogError>;
+
+    /// The detections of `uuid` on frames `first_frame..=last_frame`, ordered by frame, then
+    /// by row id (import order).
+    async fn detections(
+        &self,
+        uuid: FileUuid,
+        first_frame: u32,
+        last_frame: u32,
+    ) -> Result<Vec<Detection>, CatalogError>;
+
+    /// Every detection of trace `trace_id` of `uuid`, ordered by frame, then row id.
+    async fn trace_detections(
+        &self,
+        uuid: FileUuid,
+        trace_id: i64,
+    ) -> Result<Vec<Detection>, CatalogError>;
+}
+
+/// The catalog the `catalog` setting names, opened and migrated: what `serve` and every
+/// CLI command use, so that nothing else knows which store it is.
+pub async fn open(config: &Config) -> anyhow::Result<Arc<dyn Catalog>> {
+    Ok(match config.catalog_setting()? {
+        CatalogSetting::Sqlite(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    anyhow::anyhow!("cannot create the catalog's folder {}: {e}", dir.display())
+                })?;
+            }
+            Arc::new(SqliteCatalog::open_async(path).await?)
+        }
+        CatalogSetting::Postgres(url) => Arc::new(PostgresCatalog::open(&url).await?),
+    })
 }
 
 /// A trace's first and last detection (frame numbers) and who it follows.

@@ -1,8 +1,9 @@
 //! The embedded catalog: one SQLite file in the data dir, migrated on open.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
+use gstframecast::detections::{self, COLUMNS, TABLE};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{Catalog, CatalogError, Detection, FileRecord, FileSummary, FileUuid, TraceSpan};
@@ -10,7 +11,8 @@ use crate::media::{FrameIndex, MediaInfo};
 
 /// Schema steps, applied in order; `PRAGMA user_version` counts those already applied.
 /// Tables mirror the analytics database (files, face_detections) so rows can be copied over.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE files (
         file_uuid    TEXT PRIMARY KEY NOT NULL,
         path         TEXT NOT NULL,
@@ -42,9 +44,19 @@ const MIGRATIONS: &[&str] = &[r#"
     );
     CREATE INDEX face_detections_by_frame ON face_detections(file_uuid, frame_number);
     CREATE INDEX face_detections_by_trace ON face_detections(file_uuid, trace_id, frame_number);
-"#];
+"#,
+    // The analytics platform's name for the column.
+    "ALTER TABLE face_detections RENAME COLUMN identity TO identity_id;",
+];
 
+/// Cheap to clone: the connection is shared.
+#[derive(Clone)]
 pub struct SqliteCatalog {
+    inner: Arc<Inner>,
+}
+
+/// What the blocking calls run on.
+struct Inner {
     path: PathBuf,
     open: Mutex<OpenCatalog>,
 }
@@ -63,15 +75,40 @@ fn file_identity(path: &Path) -> std::io::Result<(u64, u64)> {
 }
 
 impl SqliteCatalog {
-    /// Opens (creating it if missing) and migrates the catalog at `path`.
+    /// Opens (creating it if missing) and migrates the catalog at `path`. Blocking: see
+    /// [`SqliteCatalog::open_async`].
     pub fn open(path: &Path) -> Result<Self, CatalogError> {
-        let open = Self::connect(path)?;
+        let open = Inner::connect(path)?;
         Ok(SqliteCatalog {
-            path: path.to_owned(),
-            open: Mutex::new(open),
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                open: Mutex::new(open),
+            }),
         })
     }
 
+    /// [`SqliteCatalog::open`] on tokio's blocking pool.
+    pub async fn open_async(path: PathBuf) -> Result<Self, CatalogError> {
+        tokio::task::spawn_blocking(move || Self::open(&path))
+            .await
+            .map_err(|e| CatalogError::Task(e.to_string()))?
+    }
+
+    /// Runs `f` on tokio's blocking pool (SQLite calls block), in the caller's tracing span
+    /// so that what it logs (reopening a replaced file) is part of the request.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T, CatalogError> + Send + 'static,
+    ) -> Result<T, CatalogError> {
+        let inner = self.inner.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || span.in_scope(|| f(&inner)))
+            .await
+            .map_err(|e| CatalogError::Task(e.to_string()))?
+    }
+}
+
+impl Inner {
     fn connect(path: &Path) -> Result<OpenCatalog, CatalogError> {
         let mut connection = Connection::open(path)?;
         connection.busy_timeout(std::time::Duration::from_secs(5))?;
@@ -79,7 +116,7 @@ impl SqliteCatalog {
         connection.pragma_update(None, "foreign_keys", "ON")?;
         migrate(&mut connection)?;
         let file = file_identity(path).map_err(|e| CatalogError::Unavailable {
-            path: path.to_owned(),
+            catalog: path.display().to_string(),
             reason: e.to_string(),
         })?;
         Ok(OpenCatalog { connection, file })
@@ -103,7 +140,7 @@ impl SqliteCatalog {
             }
             Err(e) => {
                 return Err(CatalogError::Unavailable {
-                    path: self.path.clone(),
+                    catalog: self.path.display().to_string(),
                     reason: e.to_string(),
                 })
             }
@@ -123,7 +160,73 @@ fn migrate(connection: &mut Connection) -> Result<(), CatalogError> {
     Ok(())
 }
 
+#[async_trait::async_trait]
 impl Catalog for SqliteCatalog {
+    async fn put_file(
+        &self,
+        file: &FileRecord,
+        detections: &[Detection],
+    ) -> Result<(), CatalogError> {
+        // The blocking pool needs owned data: a copy, as cheap as the inserts it feeds.
+        let (file, detections) = (file.clone(), detections.to_vec());
+        self.blocking(move |inner| inner.put_file(&file, &detections))
+            .await
+    }
+
+    async fn file(&self, uuid: FileUuid) -> Result<Option<FileRecord>, CatalogError> {
+        self.blocking(move |inner| inner.file(uuid)).await
+    }
+
+    async fn list_files(&self) -> Result<Vec<FileSummary>, CatalogError> {
+        self.blocking(Inner::list_files).await
+    }
+
+    async fn trace_span(
+        &self,
+        uuid: FileUuid,
+        trace_id: i64,
+    ) -> Result<Option<TraceSpan>, CatalogError> {
+        self.blocking(move |inner| inner.trace_span(uuid, trace_id))
+            .await
+    }
+
+    async fn detections(
+        &self,
+        uuid: FileUuid,
+        first_frame: u32,
+        last_frame: u32,
+    ) -> Result<Vec<Detection>, CatalogError> {
+        self.blocking(move |inner| {
+            let open = inner.connection()?;
+            let rows = detections::query_frames(
+                &open.connection,
+                &uuid.to_string(),
+                first_frame.into(),
+                last_frame.into(),
+            )?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    async fn trace_detections(
+        &self,
+        uuid: FileUuid,
+        trace_id: i64,
+    ) -> Result<Vec<Detection>, CatalogError> {
+        self.blocking(move |inner| {
+            let open = inner.connection()?;
+            Ok(detections::query_trace(
+                &open.connection,
+                &uuid.to_string(),
+                trace_id,
+            )?)
+        })
+        .await
+    }
+}
+
+impl Inner {
     fn put_file(&self, file: &FileRecord, detections: &[Detection]) -> Result<(), CatalogError> {
         let mut open = self.connection()?;
         let connection = &mut open.connection;
@@ -152,22 +255,22 @@ impl Catalog for SqliteCatalog {
             ],
         )?;
         {
-            let mut insert = tx.prepare(
-                "INSERT INTO face_detections
-                     (file_uuid, trace_id, frame_number, x, y, w, h, confidence, label, identity)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?;
+            // Bound in the order of COLUMNS.
+            let mut insert = tx.prepare(&format!(
+                "INSERT INTO {TABLE} (file_uuid, {COLUMNS})
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+            ))?;
             for d in detections {
                 insert.execute(params![
                     uuid,
-                    d.trace_id,
                     d.frame,
                     d.x,
                     d.y,
                     d.w,
                     d.h,
-                    d.confidence,
                     d.label,
+                    d.confidence,
+                    d.trace_id,
                     d.identity
                 ])?;
             }
@@ -245,9 +348,9 @@ impl Catalog for SqliteCatalog {
         // Both through the (file_uuid, trace_id, frame_number) index.
         let span = self.connection()?.connection.query_row(
             "SELECT MIN(frame_number), MAX(frame_number),
-                    (SELECT identity FROM face_detections
-                     WHERE file_uuid = ?1 AND trace_id = ?2 AND identity IS NOT NULL
-                     ORDER BY frame_number LIMIT 1)
+                    (SELECT identity_id FROM face_detections
+                     WHERE file_uuid = ?1 AND trace_id = ?2 AND identity_id IS NOT NULL
+                     ORDER BY frame_number, id LIMIT 1)
              FROM face_detections WHERE file_uuid = ?1 AND trace_id = ?2",
             params![uuid.to_string(), trace_id],
             |row| {
@@ -266,106 +369,5 @@ impl Catalog for SqliteCatalog {
             }),
             _ => None,
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn record(uuid: FileUuid) -> FileRecord {
-        FileRecord {
-            uuid,
-            path: PathBuf::from("/videos/a.mp4"),
-            size: 1234,
-            mtime_ns: 1_700_000_000_000_000_000,
-            media: MediaInfo {
-                duration_ns: 2_000_000_000,
-                fps: 25.0,
-                width: 320,
-                height: 240,
-                has_audio: true,
-                video_codec: "h264".into(),
-                audio_codec: Some("aac".into()),
-                frame_index: FrameIndex::default(),
-            },
-        }
-    }
-
-    fn detection(frame: u32) -> Detection {
-        Detection {
-            frame,
-            x: 1,
-            y: 2,
-            w: 3,
-            h: 4,
-            label: "face".into(),
-            confidence: Some(0.5),
-            trace_id: Some(7),
-            identity: None,
-        }
-    }
-
-    #[test]
-    fn put_then_get_round_trips_and_reimport_replaces() {
-        let dir = tempfile::tempdir().unwrap();
-        let catalog = SqliteCatalog::open(&dir.path().join("c.sqlite3")).unwrap();
-        let uuid = FileUuid::new_random();
-        catalog
-            .put_file(&record(uuid), &[detection(0), detection(1)])
-            .unwrap();
-        let got = catalog.file(uuid).unwrap().unwrap();
-        assert_eq!(got.size, 1234);
-        assert_eq!(got.media.audio_codec.as_deref(), Some("aac"));
-        assert_eq!(catalog.list_files().unwrap()[0].detections, 2);
-
-        let mut replacement = record(uuid);
-        replacement.size = 99;
-        catalog.put_file(&replacement, &[detection(5)]).unwrap();
-        let files = catalog.list_files().unwrap();
-        assert_eq!(files.len(), 1);
-        assert_eq!(files[0].detections, 1);
-        assert_eq!(catalog.file(uuid).unwrap().unwrap().size, 99);
-        assert!(catalog.file(FileUuid::new_random()).unwrap().is_none());
-    }
-
-    #[test]
-    fn trace_spans_come_from_the_trace_rows() {
-        let dir = tempfile::tempdir().unwrap();
-        let catalog = SqliteCatalog::open(&dir.path().join("c.sqlite3")).unwrap();
-        let uuid = FileUuid::new_random();
-        let named = |frame, identity: Option<&str>| Detection {
-            identity: identity.map(str::to_owned),
-            ..detection(frame)
-        };
-        let other_trace = Detection {
-            trace_id: Some(8),
-            ..detection(0)
-        };
-        let rows = [
-            named(9, None),
-            named(4, None),
-            named(6, Some("alice")),
-            other_trace,
-        ];
-        catalog.put_file(&record(uuid), &rows).unwrap();
-        let span = catalog.trace_span(uuid, 7).unwrap().unwrap();
-        assert_eq!((span.first, span.last), (4, 9));
-        assert_eq!(span.identity.as_deref(), Some("alice"));
-        assert_eq!(catalog.trace_span(uuid, 8).unwrap().unwrap().first, 0);
-        assert_eq!(catalog.trace_span(uuid, 99).unwrap(), None);
-    }
-
-    #[test]
-    fn reopening_keeps_data_and_does_not_remigrate() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.sqlite3");
-        let uuid = FileUuid::new_random();
-        SqliteCatalog::open(&path)
-            .unwrap()
-            .put_file(&record(uuid), &[])
-            .unwrap();
-        let reopened = SqliteCatalog::open(&path).unwrap();
-        assert!(reopened.file(uuid).unwrap().is_some());
     }
 }

@@ -17,7 +17,7 @@ use poem::http::{header, Method};
 use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response};
 
 use crate::auth::{Grant, Verifier};
-use crate::catalog::{self, FileRecord, FileUuid};
+use crate::catalog::{FileRecord, FileUuid};
 use crate::pipeline::PipelineFiles;
 use crate::request::{Job, PathParams, Planner, QueryParams, Route, API_PREFIX};
 use error::ApiError;
@@ -48,7 +48,9 @@ impl AppState {
         if !grant.allows(uuid) {
             return Err(ApiError::Forbidden(uuid.to_string()));
         }
-        catalog::blocking(&self.planner.catalog, move |catalog| catalog.file(uuid))
+        self.planner
+            .catalog
+            .file(uuid)
             .await?
             .ok_or_else(|| ApiError::FileNotFound(uuid.to_string()))
     }

@@ -13,7 +13,7 @@ use gst::prelude::*;
 
 use super::FrameIndex;
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MediaInfo {
     /// The container's duration; the video's end ([`FrameIndex::end_ns`]) when it has none.
     /// A file cut short after its header (moov at the front) keeps its full duration here,

@@ -14,7 +14,7 @@ mod video;
 
 use std::sync::Arc;
 
-use crate::catalog::{self, Catalog, CatalogError, FileRecord, FileUuid, TraceSpan};
+use crate::catalog::{Catalog, CatalogError, FileRecord, FileUuid, TraceSpan};
 
 pub use query::{Audio, Mode, QueryParams, StreamParams};
 pub use stream::{Coding, Detections, Overlay, StreamJob};
@@ -165,11 +165,10 @@ impl Planner {
     }
 
     async fn trace_span(&self, file: FileUuid, trace_id: i64) -> Result<TraceSpan, PlanError> {
-        catalog::blocking(&self.catalog, move |catalog| {
-            catalog.trace_span(file, trace_id)
-        })
-        .await?
-        .ok_or(PlanError::NoTrace { file, trace_id })
+        self.catalog
+            .trace_span(file, trace_id)
+            .await?
+            .ok_or(PlanError::NoTrace { file, trace_id })
     }
 }
 

@@ -2,6 +2,8 @@
 //! media generated with the ffmpeg CLI.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod pg;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -293,6 +295,8 @@ pub struct Server {
     child: Child,
     pub base: String,
     pub data_dir: tempfile::TempDir,
+    /// The extra settings it was started with, which its CLI commands get too.
+    env: Vec<(String, String)>,
 }
 
 impl Server {
@@ -300,7 +304,7 @@ impl Server {
         Self::start_with(&[])
     }
 
-    /// Starts with extra `FRAMECAST_*` environment settings.
+    /// Starts with extra `FRAMECAST_*` environment settings (also given to [`Server::cli`]).
     pub fn start_with(env: &[(&str, &str)]) -> Server {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut child = command(data_dir.path())
@@ -324,12 +328,17 @@ impl Server {
             child,
             base,
             data_dir,
+            env: env
+                .iter()
+                .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
         }
     }
 
     /// Runs a `framecast` subcommand against this server's data dir.
     pub fn cli(&self, args: &[&str]) -> Output {
         command(self.data_dir.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .args(args)
             .output()
             .expect("framecast runs")

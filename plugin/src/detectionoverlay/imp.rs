@@ -1,5 +1,5 @@
 use std::path::Path;
-use std::sync::{LazyLock, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 
 use gst::glib;
 use gst::prelude::*;
@@ -9,9 +9,10 @@ use gst_video::prelude::*;
 use gst_video::subclass::prelude::*;
 
 use super::draw::{Canvas, Color, Layout, Rect, Rgb};
-use super::source::{trace_at, Catalog, Entry, Source, TraceBox, PALETTE};
+use super::source::{trace_at, Entry, Source, SqliteSource, TraceBox, Windowed, PALETTE};
 use super::text::Fonts;
 use super::Mode;
+use crate::detections::DetectionSource;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -184,28 +185,44 @@ struct State {
 #[derive(Default)]
 pub struct DetectionOverlay {
     settings: Mutex<Settings>,
+    /// Given in-process with [`super::DetectionOverlay::set_source`]: not a property, as a
+    /// Rust trait object cannot be one.
+    given_source: Mutex<Option<Arc<dyn DetectionSource>>>,
     state: Mutex<Option<State>>,
 }
 
 impl DetectionOverlay {
-    /// Opens the configured source of detections.
-    fn open_source(settings: &Settings) -> Result<Source, gst::ErrorMessage> {
+    pub(super) fn set_source(&self, source: Arc<dyn DetectionSource>) {
+        *self.given_source.lock().unwrap() = Some(source);
+        gst::debug!(CAT, imp = self, "Detection source set");
+    }
+
+    /// Opens the configured source of detections: at most one of a given source, a
+    /// detections file and a catalog.
+    fn open_source(
+        settings: &Settings,
+        given: Option<Arc<dyn DetectionSource>>,
+    ) -> Result<Source, gst::ErrorMessage> {
         let settings_error = |msg: &str| gst::error_msg!(gst::ResourceError::Settings, ["{msg}"]);
-        match (&settings.detections_file, &settings.catalog) {
-            (Some(_), Some(_)) => Err(settings_error(
+        match (given, &settings.detections_file, &settings.catalog) {
+            (Some(_), Some(_), _) | (Some(_), _, Some(_)) => Err(settings_error(
+                "A detection source was given: set neither detections-file nor catalog",
+            )),
+            (Some(given), None, None) => Ok(Source::Windowed(Windowed::new(given))),
+            (None, Some(_), Some(_)) => Err(settings_error(
                 "Set either detections-file or catalog (with file-uuid), not both",
             )),
-            (Some(file), None) => Source::file(Path::new(file))
+            (None, Some(file), None) => Source::file(Path::new(file))
                 .map_err(|msg| gst::error_msg!(gst::ResourceError::Read, ["{msg}"])),
-            (None, Some(catalog)) => {
+            (None, None, Some(catalog)) => {
                 let Some(uuid) = &settings.file_uuid else {
                     return Err(settings_error("catalog is set but file-uuid is not"));
                 };
-                Catalog::open(Path::new(catalog), uuid)
-                    .map(|catalog| Source::Catalog(Box::new(catalog)))
+                SqliteSource::open(Path::new(catalog), uuid)
+                    .map(|catalog| Source::Windowed(Windowed::new(Arc::new(catalog))))
                     .map_err(|msg| gst::error_msg!(gst::ResourceError::OpenRead, ["{msg}"]))
             }
-            (None, None) => Ok(Source::None),
+            (None, None, None) => Ok(Source::None),
         }
     }
 
@@ -392,7 +409,8 @@ impl BaseTransformImpl for DetectionOverlay {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let source = Self::open_source(&settings)?;
+        let given = self.given_source.lock().unwrap().clone();
+        let source = Self::open_source(&settings, given)?;
         // The trace is small and needed from its first frame: read it whole, once.
         let trace = if settings.mode == Mode::Trace {
             let trace = source

@@ -7,10 +7,11 @@
 //!     file-uuid=... first-frame=120 mode=trace trace-id=7 ! x264enc ! ...
 //! ```
 //!
-//! Detections come from framecast's catalog (`catalog` + `file-uuid`, table
-//! `face_detections`), or from a detections file in the import format (`detections-file`,
-//! see [`crate::detections`]); with neither, no detections are drawn (the `debug` panel
-//! still is).
+//! Detections come from framecast's SQLite catalog (`catalog` + `file-uuid`, table
+//! `face_detections`), from a detections file in the import format (`detections-file`,
+//! see [`crate::detections`]), or, in-process, from any [`DetectionSource`] given with
+//! [`DetectionOverlay::set_source`] (how the server reads its catalog, whichever store it
+//! is); with none, no detections are drawn (the `debug` panel still is).
 //!
 //! Buffers are numbered, not timed: the first buffer after start is frame `first-frame`,
 //! the next `first-frame + 1`, and so on. That is exact behind framecast's `framesrc`,
@@ -39,8 +40,13 @@
 //! frame drawn natively, against about 120 µs for cairo on a BGRx frame plus some 7.5 ms
 //! for the I420 -> BGRx -> I420 conversions cairo needs around it (two `videoconvert`s).
 
+use std::sync::Arc;
+
 use gst::glib;
 use gst::prelude::*;
+use gst::subclass::prelude::*;
+
+use crate::detections::DetectionSource;
 
 mod draw;
 mod font;
@@ -78,6 +84,16 @@ pub fn detection_color(trace_id: Option<i64>, label: &str) -> (u8, u8, u8) {
 glib::wrapper! {
     pub struct DetectionOverlay(ObjectSubclass<imp::DetectionOverlay>)
         @extends gst_video::VideoFilter, gst_base::BaseTransform, gst::Element, gst::Object;
+}
+
+impl DetectionOverlay {
+    /// Reads this file's detections from `source` (in windows of frames as the stream
+    /// advances, a trace once at start) instead of a detections file or catalog path, which
+    /// must then be unset. Takes effect at the next start (NULL/READY to PAUSED), like the
+    /// properties; `file-uuid` then only labels the debug panel.
+    pub fn set_source(&self, source: Arc<dyn DetectionSource>) {
+        self.imp().set_source(source);
+    }
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

@@ -1,17 +1,19 @@
 //! Where the overlay's detections come from, and their lookup by frame.
 //!
-//! A detections file is read whole at start (it is hand-made, for gst-launch lines). The
-//! catalog is queried in windows of [`WINDOW`] frames as the stream advances, so starting a
-//! stream costs the same whether the file has a thousand detections or a million; a trace's
-//! detections are read once, through the trace index. Either way the frame's detections are
-//! a slice of a vector sorted by frame.
+//! A detections file is read whole at start (it is hand-made, for gst-launch lines). A
+//! catalog (the SQLite file of the `catalog` property, or any [`DetectionSource`] handed to
+//! the element) is queried in windows of [`WINDOW`] frames as the stream advances, so
+//! starting a stream costs the same whether the file has a thousand detections or a million;
+//! a trace's detections are read once, through the trace index. Either way the frame's
+//! detections are a slice of a vector sorted by frame.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OpenFlags};
 
 use super::draw::Rgb;
-use crate::detections::{self, Detection};
+use crate::detections::{self, Detection, DetectionSource};
 
 /// Frames per catalog query.
 pub const WINDOW: u64 = 256;
@@ -118,18 +120,17 @@ pub fn trace_at(trace: &[Entry], n: u64) -> TraceBox<'_> {
     }
 }
 
-/// Detections in framecast's catalog, for one file.
-pub struct Catalog {
-    connection: Connection,
+/// Detections in framecast's SQLite catalog, for one file: the `catalog` property, for
+/// gst-launch lines.
+pub struct SqliteSource {
+    /// rusqlite connections are not `Sync`; only the streaming thread uses this one.
+    connection: Mutex<Connection>,
     file_uuid: String,
-    /// The frames `rows` holds, inclusive.
-    window: Option<(u64, u64)>,
-    rows: Vec<Entry>,
 }
 
-impl Catalog {
+impl SqliteSource {
     /// Opens the catalog at `path` read-only and checks that it knows `file_uuid`.
-    pub fn open(path: &Path, file_uuid: &str) -> Result<Catalog, String> {
+    pub fn open(path: &Path, file_uuid: &str) -> Result<SqliteSource, String> {
         if !path.is_file() {
             return Err(format!("catalog {} does not exist", path.display()));
         }
@@ -158,15 +159,48 @@ impl Catalog {
         // A catalog without the detections table (or with other columns) fails here, at
         // start, rather than on the first frame.
         detections::query_frames(&connection, file_uuid, 0, 0).map_err(fail)?;
-        Ok(Catalog {
-            connection,
+        Ok(SqliteSource {
+            connection: Mutex::new(connection),
             file_uuid: file_uuid.to_owned(),
-            window: None,
-            rows: Vec::new(),
         })
     }
 
-    /// The detections on frame `n`, querying the window of frames from `n` when `n` is not
+    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // Reads only: a panic elsewhere cannot have left the connection half-way.
+        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl DetectionSource for SqliteSource {
+    fn frames(&self, first: u64, last: u64) -> Result<Vec<Detection>, String> {
+        detections::query_frames(&self.connection(), &self.file_uuid, first, last)
+            .map_err(|e| e.to_string())
+    }
+
+    fn trace(&self, trace_id: i64) -> Result<Vec<Detection>, String> {
+        detections::query_trace(&self.connection(), &self.file_uuid, trace_id)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A [`DetectionSource`] read in windows of [`WINDOW`] frames as the stream advances.
+pub struct Windowed {
+    source: Arc<dyn DetectionSource>,
+    /// The frames `rows` holds, inclusive.
+    window: Option<(u64, u64)>,
+    rows: Vec<Entry>,
+}
+
+impl Windowed {
+    pub fn new(source: Arc<dyn DetectionSource>) -> Windowed {
+        Windowed {
+            source,
+            window: None,
+            rows: Vec::new(),
+        }
+    }
+
+    /// The detections on frame `n`, reading the window of frames from `n` when `n` is not
     /// in the current one.
     pub fn frame(&mut self, n: u64) -> Result<&[Entry], String> {
         if !self
@@ -174,18 +208,30 @@ impl Catalog {
             .is_some_and(|(first, last)| (first..=last).contains(&n))
         {
             let last = n.saturating_add(WINDOW - 1);
-            let rows = detections::query_frames(&self.connection, &self.file_uuid, n, last)
+            let rows = self
+                .source
+                .frames(n, last)
                 .map_err(|e| format!("reading detections of frames {n}..={last}: {e}"))?;
-            self.rows = rows.into_iter().map(Entry::from).collect();
+            let mut rows: Vec<Entry> = rows.into_iter().map(Entry::from).collect();
+            // Sources promise frame order; a stable sort keeps their order within a frame
+            // and makes a careless one harmless (lookups are binary searches).
+            rows.sort_by_key(|e| e.frame);
+            self.rows = rows;
             self.window = Some((n, last));
         }
         Ok(on_frame(&self.rows, n))
     }
 
     pub fn trace(&self, trace_id: i64) -> Result<Vec<Entry>, String> {
-        detections::query_trace(&self.connection, &self.file_uuid, trace_id)
-            .map(|rows| rows.into_iter().map(Entry::from).collect())
-            .map_err(|e| format!("reading trace {trace_id}: {e}"))
+        let mut rows: Vec<Entry> = self
+            .source
+            .trace(trace_id)
+            .map_err(|e| format!("reading trace {trace_id}: {e}"))?
+            .into_iter()
+            .map(Entry::from)
+            .collect();
+        rows.sort_by_key(|e| e.frame);
+        Ok(rows)
     }
 }
 
@@ -195,7 +241,8 @@ pub enum Source {
     None,
     /// A detections file, whole, sorted by frame.
     File(Vec<Entry>),
-    Catalog(Box<Catalog>),
+    /// The SQLite catalog, or a source handed over by the program running the element.
+    Windowed(Windowed),
 }
 
 impl Source {
@@ -215,7 +262,7 @@ impl Source {
         match self {
             Source::None => Ok(&[]),
             Source::File(entries) => Ok(on_frame(entries, n)),
-            Source::Catalog(catalog) => catalog.frame(n),
+            Source::Windowed(windowed) => windowed.frame(n),
         }
     }
 
@@ -228,7 +275,7 @@ impl Source {
                 .filter(|e| e.trace_id == Some(trace_id))
                 .cloned()
                 .collect()),
-            Source::Catalog(catalog) => catalog.trace(trace_id),
+            Source::Windowed(windowed) => windowed.trace(trace_id),
         }
     }
 }

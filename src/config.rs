@@ -40,6 +40,9 @@ pub struct Config {
     pub thumbnail_timeout_seconds: f64,
     /// Longest clip `/clip` serves, in seconds of video.
     pub max_clip_seconds: u64,
+    /// Pango font families for every detection label (e.g. "DejaVu Sans"); unset: the 5×7
+    /// bitmap font for ASCII labels, DejaVu Sans / Noto Sans CJK for the rest.
+    pub label_font: Option<String>,
     /// A clip whose first bytes take longer than this is abandoned with 503.
     pub clip_start_timeout_seconds: u64,
     /// Encoding pipelines (clips, overlay streams) running at once; unset: the number of
@@ -77,6 +80,7 @@ const KEYS: &[&str] = &[
     "thumbnail_cache_bytes",
     "thumbnail_timeout_seconds",
     "max_clip_seconds",
+    "label_font",
     "clip_start_timeout_seconds",
     "max_encoding_pipelines",
     "max_thumbnail_pipelines",
@@ -103,6 +107,7 @@ impl Default for Config {
             thumbnail_cache_bytes: 64 * 1024 * 1024,
             thumbnail_timeout_seconds: 15.0,
             max_clip_seconds: 600,
+            label_font: None,
             clip_start_timeout_seconds: 15,
             max_encoding_pipelines: None,
             max_thumbnail_pipelines: None,

@@ -1,11 +1,13 @@
 //! `framecast explain URL`: the gst-launch-1.0 command that writes to a file exactly what the
 //! server sends for that request, planned as the server plans it.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use crate::catalog::Detection;
 use crate::catalog::{CatalogError, FileUuid};
+use crate::pipeline::overlay::{DetectionsFrom, Drawing};
 use crate::pipeline::{launch, stream, thumbnail, PipelineFiles};
-use crate::request::{Job, PlanError, Planner, QueryParams, Route};
+use crate::request::{Detections, Job, Overlay, PlanError, Planner, QueryParams, Route, StreamJob};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExplainError {
@@ -24,6 +26,8 @@ pub enum ExplainError {
     UnknownFile(FileUuid),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    #[error("cannot write the detections file {0}")]
+    Write(String),
 }
 
 impl From<PlanError> for ExplainError {
@@ -36,12 +40,14 @@ impl From<PlanError> for ExplainError {
 }
 
 /// The command for `url` (absolute, or a path with its query), writing to `output` or, by
-/// default, to `frame.jpg`, `clip.ts` or `stream.ts`.
+/// default, to `frame.jpg`, `clip.ts` or `stream.ts`. A stream that draws detections reads
+/// them from `<output>.detections.jsonl`, which this writes: the span's detections as the
+/// catalog has them now.
 pub async fn launch_line(
     url: &str,
     planner: &Planner,
     pipelines: &PipelineFiles,
-    catalog_path: &Path,
+    label_font: Option<&str>,
     output: Option<&str>,
 ) -> Result<String, ExplainError> {
     let uri: poem::http::Uri = url
@@ -56,20 +62,59 @@ pub async fn launch_line(
         .file(uuid)
         .await?
         .ok_or(ExplainError::UnknownFile(uuid))?;
-    let (composition, default_output) = match planner.plan(route, &path, file, &query).await? {
+    let job = planner.plan(route, &path, file, &query).await?;
+    let output = output.unwrap_or(match (&job, route) {
+        (Job::Thumbnail(_), _) => "frame.jpg",
+        (_, Route::Clip) => "clip.ts",
+        _ => "stream.ts",
+    });
+    let composition = match job {
         Job::Original(_) => return Err(ExplainError::NoPipeline(uri.path().to_owned())),
-        Job::Thumbnail(job) => (thumbnail::composition(&job, pipelines), "frame.jpg"),
-        Job::Stream(job) => (
-            stream::composition(&job, pipelines, catalog_path),
-            if route == Route::Clip {
-                "clip.ts"
-            } else {
-                "stream.ts"
-            },
-        ),
+        Job::Thumbnail(job) => thumbnail::composition(&job, pipelines),
+        Job::Stream(job) => {
+            let detections = PathBuf::from(format!("{output}.detections.jsonl"));
+            if job
+                .overlay
+                .as_ref()
+                .is_some_and(|o| o.detections != Detections::None)
+            {
+                write_detections(planner, &job, &detections).await?;
+            }
+            let drawing = Drawing {
+                detections: DetectionsFrom::File(detections),
+                label_font: label_font.map(str::to_owned),
+            };
+            stream::composition(&job, pipelines, &drawing)
+        }
     };
-    Ok(launch::launch_line(
-        &composition,
-        output.unwrap_or(default_output),
-    ))
+    Ok(launch::launch_line(&composition, output))
+}
+
+/// Writes what the job's overlay reads as JSON lines: the detections of its frames and, for
+/// a trace, all of the trace's (its boxes are interpolated from detections outside the span).
+async fn write_detections(
+    planner: &Planner,
+    job: &StreamJob,
+    path: &Path,
+) -> Result<(), ExplainError> {
+    let uuid = job.file.uuid;
+    let mut rows = planner
+        .catalog
+        .detections(uuid, job.first, job.last)
+        .await?;
+    if let Some(Overlay {
+        detections: Detections::Trace(trace_id),
+        ..
+    }) = &job.overlay
+    {
+        let outside = |d: &Detection| d.frame < job.first || d.frame > job.last;
+        let trace = planner.catalog.trace_detections(uuid, *trace_id).await?;
+        rows.extend(trace.into_iter().filter(outside));
+    }
+    let mut text = String::new();
+    for row in &rows {
+        text.push_str(&serde_json::to_string(row).expect("a detection serializes"));
+        text.push('\n');
+    }
+    std::fs::write(path, text).map_err(|e| ExplainError::Write(format!("{}: {e}", path.display())))
 }

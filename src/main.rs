@@ -162,7 +162,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                         &url,
                         &planner,
                         &pipelines,
-                        &config.catalog_path(),
+                        config.label_font.as_deref(),
                         output.as_deref(),
                     )
                     .await?,

@@ -41,7 +41,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             "thumbnail_timeout_seconds",
             config.thumbnail_timeout_seconds,
         )?,
-        catalog_path: config.catalog_path(),
+        label_font: config.label_font.clone(),
         clip_start_timeout: Duration::from_secs(config.clip_start_timeout_seconds),
         stall_timeout: Config::seconds("stall_timeout_seconds", config.stall_timeout_seconds)?,
         admission,

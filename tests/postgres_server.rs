@@ -87,6 +87,28 @@ fn import_and_serve_from_postgres_as_from_sqlite() {
             "frame {frame}"
         );
     }
+    // Streams that draw detections read them from PostgreSQL in-process: the same bytes as
+    // from SQLite, with the trace's boxes drawn (they differ from the plain clip).
+    let stream = |server: &Server, token: &str, path: &str| {
+        let response = client()
+            .get(server.url(&format!("/api/v1/file/{uuid}/{path}")))
+            .bearer_auth(token)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        response.bytes().unwrap()
+    };
+    for path in ["video/bbox?audio=off", "trace/7/video?padding=0&mode=debug"] {
+        let from_pg = stream(&pg, &pg_token, path);
+        assert!(from_pg.len() > 10_000, "{path}: {} bytes", from_pg.len());
+        assert!(
+            from_pg == stream(&sqlite, &sqlite_token, path),
+            "{path}: PostgreSQL and SQLite differ"
+        );
+    }
+    let drawn = stream(&pg, &pg_token, "video/bbox?audio=off&start=10");
+    let plain = stream(&pg, &pg_token, "video?audio=off&start=10&mode=normal");
+    assert!(drawn != plain, "the boxes are drawn");
     // A trace lookup through PostgreSQL: unknown is a 404.
     let response = client()
         .get(pg.url(&format!("/api/v1/file/{uuid}/trace/99/video")))

@@ -31,8 +31,8 @@ pub struct AppState {
     pub pipelines: Arc<PipelineFiles>,
     pub thumbnails: ThumbnailCache,
     pub thumbnail_timeout: Duration,
-    /// The SQLite catalog's path, which `detectionoverlay` reads detections from.
-    pub catalog_path: std::path::PathBuf,
+    /// `label_font` from the settings, for `detectionoverlay`.
+    pub label_font: Option<String>,
     /// A stream whose pipeline gives no output within this is abandoned with 503.
     pub clip_start_timeout: Duration,
     /// A stream without progress for this long is cut and its pipeline freed.

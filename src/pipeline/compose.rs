@@ -3,8 +3,10 @@
 //! a gst-launch-1.0 line in `framecast explain`, so the two cannot drift apart.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use gst::prelude::*;
+use gstframecast::detections::DetectionSource;
 
 use super::files::{Chain, MUXER_NAME};
 
@@ -21,6 +23,26 @@ pub enum Prop {
     Caps(gst::Caps),
     /// An enum property, by its nick.
     Enum(&'static str),
+    /// `detectionoverlay`'s detections, handed over in-process (the server's catalog, which
+    /// may be PostgreSQL): set with `DetectionOverlay::set_source`. A gst-launch line cannot
+    /// carry it; `framecast explain` writes the detections to a file instead.
+    Detections(SourceHandle),
+}
+
+/// A [`DetectionSource`] as a property value.
+#[derive(Clone)]
+pub struct SourceHandle(pub Arc<dyn DetectionSource>);
+
+impl std::fmt::Debug for SourceHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SourceHandle(in-process detections)")
+    }
+}
+
+impl PartialEq for SourceHandle {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 impl Prop {
@@ -37,6 +59,13 @@ impl Prop {
             Prop::Caps(v) => v.to_value(),
             // The enum's type is the element's: set it by nick.
             Prop::Enum(nick) => return element.set_property_from_str(name, nick),
+            Prop::Detections(source) => {
+                element
+                    .downcast_ref::<gstframecast::DetectionOverlay>()
+                    .expect("detections are handed to a detectionoverlay")
+                    .set_source(source.0.clone());
+                return;
+            }
         };
         element.set_property(name, value);
     }
@@ -53,6 +82,8 @@ impl Prop {
             Prop::Path(v) => quote_launch(&v.to_string_lossy()),
             Prop::Caps(v) => quote_launch(&v.to_string()),
             Prop::Enum(nick) => nick.to_string(),
+            // Logged lines show where the detections came from; explain's lines name a file.
+            Prop::Detections(_) => quote_launch("<the catalog, in-process>"),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod body;
 pub mod compose;
 pub mod files;
 pub mod launch;
+pub mod overlay;
 pub mod source;
 pub mod stream;
 pub mod thumbnail;
@@ -16,7 +17,9 @@ use gst::prelude::*;
 
 use crate::metrics::metrics;
 
-pub use compose::{Branch, ChainUse, Composition, ElementSpec, Muxing, Prop, SourcePad, Stage};
+pub use compose::{
+    Branch, ChainUse, Composition, ElementSpec, Muxing, Prop, SourceHandle, SourcePad, Stage,
+};
 pub use files::{Chain, PipelineFileError, PipelineFiles};
 
 /// Initialises GStreamer and registers framecast's elements in this process, once; a

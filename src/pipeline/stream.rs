@@ -5,24 +5,23 @@
 //! into pipelines/clip-mux.gst. A job that copies the video instead demuxes and parses it
 //! into the same muxer.
 
-use std::path::Path;
-
 use super::body::Expected;
+use super::overlay::Drawing;
 use super::{
     files, Branch, ChainUse, Composition, ElementSpec, Muxing, PipelineFiles, Prop, SourcePad,
     Stage,
 };
 use crate::catalog::FileRecord;
 use crate::media::codec::ByteStream;
-use crate::request::{Coding, Detections, Overlay, StreamJob};
+use crate::request::{Coding, StreamJob};
 
 /// The name of the framesrc (`src.video`, `src.audio` in gst-launch terms).
 pub const SOURCE_NAME: &str = "src";
 
-/// The pipeline for `job`; the overlay reads detections from the SQLite `catalog`.
-pub fn composition(job: &StreamJob, files: &PipelineFiles, catalog: &Path) -> Composition {
+/// The pipeline for `job`; an overlay reads its detections from `drawing`.
+pub fn composition(job: &StreamJob, files: &PipelineFiles, drawing: &Drawing) -> Composition {
     match job.coding {
-        Coding::Reencode => reencode(job, files, catalog),
+        Coding::Reencode => reencode(job, files, drawing),
         Coding::Copy(stream) => copy(&job.file, stream, files),
     }
 }
@@ -55,7 +54,7 @@ pub fn expected(job: &StreamJob) -> Expected {
     }
 }
 
-fn reencode(job: &StreamJob, files: &PipelineFiles, catalog: &Path) -> Composition {
+fn reencode(job: &StreamJob, files: &PipelineFiles, drawing: &Drawing) -> Composition {
     let file = &job.file;
     // One decoder thread: the encoder keeps every core busy, so more decoder threads do not
     // make the stream faster, while each holds frames (about 10 MB at 720p).
@@ -85,9 +84,7 @@ fn reencode(job: &StreamJob, files: &PipelineFiles, catalog: &Path) -> Compositi
         // The overlay draws in the common 8-bit formats; others (10-bit, say) are converted
         // to the nearest of those. Formats it draws in pass through untouched.
         video.push(Stage::Element(ElementSpec::new("videoconvert")));
-        video.push(Stage::Element(overlay_element(
-            file, job.first, overlay, catalog,
-        )));
+        video.push(Stage::Element(drawing.element(file, job.first, overlay)));
     }
     // 4:2:0 H.264 has no odd sizes: an odd last column or row is cropped off, which leaves
     // every other pixel (and the detections' coordinates) where it was.
@@ -122,36 +119,6 @@ fn reencode(job: &StreamJob, files: &PipelineFiles, catalog: &Path) -> Compositi
             }),
         ],
     }
-}
-
-/// `detectionoverlay`, numbering buffers from `first` (framesrc delivers exactly the range).
-fn overlay_element(
-    file: &FileRecord,
-    first: u32,
-    overlay: &Overlay,
-    catalog: &Path,
-) -> ElementSpec {
-    let mut element = ElementSpec::new("detectionoverlay");
-    if overlay.detections != Detections::None {
-        element = element.prop("catalog", Prop::Path(catalog.to_path_buf()));
-    }
-    element = element
-        .prop("file-uuid", Prop::Str(file.uuid.to_string()))
-        .prop("first-frame", Prop::U64(first.into()));
-    element = match overlay.detections {
-        Detections::All => element,
-        Detections::Trace(id) => element
-            .prop("mode", Prop::Enum("trace"))
-            .prop("trace-id", Prop::I64(id)),
-        Detections::None => element.prop("mode", Prop::Enum("none")),
-    };
-    if overlay.debug {
-        element = element.prop("debug", Prop::Bool(true));
-    }
-    if let Some(title) = &overlay.title {
-        element = element.prop("title", Prop::Str(title.clone()));
-    }
-    element
 }
 
 /// The name of the parser in [`copy`], whose buffers are the frames.

@@ -4,6 +4,7 @@ pub mod admission;
 pub mod auth;
 pub mod catalog;
 pub mod config;
+pub mod conn;
 pub mod explain;
 pub mod http;
 pub mod import;

@@ -174,7 +174,10 @@ impl poem::error::ResponseError for ApiError {
             ApiError::Unauthorized(reason) => {
                 let challenge = format!(
                     "Bearer realm=\"framecast\", error=\"invalid_token\", error_description=\"{}\"",
-                    bounded_message(reason).replace(['"', '\\'], "'")
+                    bounded_message(reason)
+                        .replace(['"', '\\'], "'")
+                        // A header is ASCII.
+                        .replace('…', "...")
                 );
                 if let Ok(value) = HeaderValue::from_str(&challenge) {
                     headers.insert(header::WWW_AUTHENTICATE, value);

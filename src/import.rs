@@ -46,14 +46,8 @@ pub fn import(
         path: path.clone(),
         source,
     })?;
-    let detections = match detections_file {
-        Some(file) => {
-            let text = std::fs::read_to_string(file).map_err(read_error(file))?;
-            detections::parse(&text, Some(info.frame_index.len()))?
-        }
-        None => Vec::new(),
-    };
     let uuid = uuid.unwrap_or_else(FileUuid::new_random);
+    let frame_count = info.frame_index.len();
     let record = FileRecord {
         uuid,
         path,
@@ -61,7 +55,25 @@ pub fn import(
         mtime_ns,
         media: info,
     };
-    catalog.put_file(&record, &detections)?;
-    tracing::info!(%uuid, frames = record.frame_count(), detections = detections.len(), "imported");
+    // Rows go into the catalog's transaction as they are read: memory stays flat whatever
+    // the file's size, and a bad row anywhere still rolls everything back.
+    let mut stored = 0u64;
+    let mut counted = |row| {
+        stored += 1;
+        row
+    };
+    let result = match detections_file {
+        Some(file) => {
+            let reader = std::fs::File::open(file).map_err(read_error(file))?;
+            let mut rows = detections::rows(reader, Some(frame_count)).map(&mut counted);
+            catalog.put_file(&record, &mut rows)
+        }
+        None => catalog.put_file(&record, &mut std::iter::empty()),
+    };
+    match result {
+        Err(CatalogError::Detections(e)) => return Err(ImportError::Detections(e)),
+        other => other?,
+    }
+    tracing::info!(%uuid, frames = record.frame_count(), detections = stored, "imported");
     Ok(uuid)
 }

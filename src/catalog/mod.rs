@@ -75,6 +75,12 @@ pub struct FileSummary {
 /// One detected box; the plugin's element draws the same rows.
 pub use gstframecast::detections::Detection;
 
+/// Detections as [`Catalog::put_file`] takes them: read and checked one by one
+/// (`gstframecast::detections::rows`), or from memory with
+/// `&mut rows.iter().cloned().map(Ok)`.
+pub type DetectionRows<'a> =
+    dyn Iterator<Item = Result<Detection, gstframecast::detections::ParseError>> + 'a;
+
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error("catalog database error: {0}")]
@@ -83,6 +89,9 @@ pub enum CatalogError {
     /// until it is back.
     #[error("the catalog file {path} is unavailable: {reason}")]
     Unavailable { path: PathBuf, reason: String },
+    /// A bad detection row given to `put_file`: nothing was written.
+    #[error(transparent)]
+    Detections(#[from] gstframecast::detections::ParseError),
     #[error("catalog entry for {uuid} is corrupt: {reason}")]
     Corrupt { uuid: String, reason: String },
 }
@@ -91,8 +100,14 @@ pub enum CatalogError {
 /// `spawn_blocking`.
 pub trait Catalog: Send + Sync + 'static {
     /// Registers `file` with its detections, replacing any previous entry of the same uuid
-    /// and its detections in one transaction.
-    fn put_file(&self, file: &FileRecord, detections: &[Detection]) -> Result<(), CatalogError>;
+    /// and its detections in one transaction. Rows are stored as the iterator yields them
+    /// (a file of millions is never held in memory); a row that is an error rolls back
+    /// everything and is returned as [`CatalogError::Detections`].
+    fn put_file(
+        &self,
+        file: &FileRecord,
+        detections: &mut DetectionRows<'_>,
+    ) -> Result<(), CatalogError>;
 
     fn file(&self, uuid: FileUuid) -> Result<Option<FileRecord>, CatalogError>;
 

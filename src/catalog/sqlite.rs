@@ -5,7 +5,7 @@ use std::sync::Mutex;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Catalog, CatalogError, Detection, FileRecord, FileSummary, FileUuid, TraceSpan};
+use super::{Catalog, CatalogError, DetectionRows, FileRecord, FileSummary, FileUuid, TraceSpan};
 use crate::media::{FrameIndex, MediaInfo};
 
 /// Schema steps, applied in order; `PRAGMA user_version` counts those already applied.
@@ -124,7 +124,11 @@ fn migrate(connection: &mut Connection) -> Result<(), CatalogError> {
 }
 
 impl Catalog for SqliteCatalog {
-    fn put_file(&self, file: &FileRecord, detections: &[Detection]) -> Result<(), CatalogError> {
+    fn put_file(
+        &self,
+        file: &FileRecord,
+        detections: &mut DetectionRows<'_>,
+    ) -> Result<(), CatalogError> {
         let mut open = self.connection()?;
         let connection = &mut open.connection;
         let tx = connection.transaction()?;
@@ -158,6 +162,8 @@ impl Catalog for SqliteCatalog {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?;
             for d in detections {
+                // An error returns before commit: the transaction rolls back on drop.
+                let d = d?;
                 insert.execute(params![
                     uuid,
                     d.trace_id,
@@ -272,6 +278,14 @@ impl Catalog for SqliteCatalog {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::catalog::Detection;
+
+    /// Rows from memory, as put_file takes them.
+    fn rows(
+        detections: &[Detection],
+    ) -> impl Iterator<Item = Result<Detection, gstframecast::detections::ParseError>> + '_ {
+        detections.iter().cloned().map(Ok)
+    }
 
     fn record(uuid: FileUuid) -> FileRecord {
         FileRecord {
@@ -312,7 +326,7 @@ mod tests {
         let catalog = SqliteCatalog::open(&dir.path().join("c.sqlite3")).unwrap();
         let uuid = FileUuid::new_random();
         catalog
-            .put_file(&record(uuid), &[detection(0), detection(1)])
+            .put_file(&record(uuid), &mut rows(&[detection(0), detection(1)]))
             .unwrap();
         let got = catalog.file(uuid).unwrap().unwrap();
         assert_eq!(got.size, 1234);
@@ -321,7 +335,9 @@ mod tests {
 
         let mut replacement = record(uuid);
         replacement.size = 99;
-        catalog.put_file(&replacement, &[detection(5)]).unwrap();
+        catalog
+            .put_file(&replacement, &mut rows(&[detection(5)]))
+            .unwrap();
         let files = catalog.list_files().unwrap();
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].detections, 1);
@@ -342,18 +358,43 @@ mod tests {
             trace_id: Some(8),
             ..detection(0)
         };
-        let rows = [
+        let detections = [
             named(9, None),
             named(4, None),
             named(6, Some("alice")),
             other_trace,
         ];
-        catalog.put_file(&record(uuid), &rows).unwrap();
+        catalog
+            .put_file(&record(uuid), &mut rows(&detections))
+            .unwrap();
         let span = catalog.trace_span(uuid, 7).unwrap().unwrap();
         assert_eq!((span.first, span.last), (4, 9));
         assert_eq!(span.identity.as_deref(), Some("alice"));
         assert_eq!(catalog.trace_span(uuid, 8).unwrap().unwrap().first, 0);
         assert_eq!(catalog.trace_span(uuid, 99).unwrap(), None);
+    }
+
+    #[test]
+    fn a_bad_row_anywhere_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let catalog = SqliteCatalog::open(&dir.path().join("c.sqlite3")).unwrap();
+        let uuid = FileUuid::new_random();
+        catalog
+            .put_file(&record(uuid), &mut rows(&[detection(0)]))
+            .unwrap();
+        let mut replacement = record(uuid);
+        replacement.size = 99;
+        let bad = gstframecast::detections::ParseError {
+            location: "line 3".into(),
+            reason: "bad".into(),
+        };
+        let mut with_bad_row = rows(&[detection(1), detection(2)]).chain([Err(bad)]);
+        let e = catalog
+            .put_file(&replacement, &mut with_bad_row)
+            .unwrap_err();
+        assert!(e.to_string().contains("line 3"), "{e}");
+        assert_eq!(catalog.file(uuid).unwrap().unwrap().size, 1234);
+        assert_eq!(catalog.list_files().unwrap()[0].detections, 1);
     }
 
     #[test]
@@ -363,7 +404,7 @@ mod tests {
         let uuid = FileUuid::new_random();
         SqliteCatalog::open(&path)
             .unwrap()
-            .put_file(&record(uuid), &[])
+            .put_file(&record(uuid), &mut rows(&[]))
             .unwrap();
         let reopened = SqliteCatalog::open(&path).unwrap();
         assert!(reopened.file(uuid).unwrap().is_some());

@@ -388,7 +388,8 @@ mod tests {
             location: "line 3".into(),
             reason: "bad".into(),
         };
-        let mut with_bad_row = rows(&[detection(1), detection(2)]).chain([Err(bad)]);
+        let good = [detection(1), detection(2)];
+        let mut with_bad_row = rows(&good).chain([Err(bad)]);
         let e = catalog
             .put_file(&replacement, &mut with_bad_row)
             .unwrap_err();

@@ -62,14 +62,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// File descriptors kept for everything but connections: the catalog, pipelines' files
-/// and pipes, logs.
-const RESERVED_FDS: u64 = 256;
-
 /// Raises the soft file-descriptor limit to the hard one, and returns `max_connections`
-/// lowered to fit what is left after [`RESERVED_FDS`]. Past the limit, accept() fails and
-/// every route (and /health) stops answering; under it, the connection layer's own limit
-/// keeps room for new clients.
+/// lowered to fit what is left after a reserve for everything else (the catalog,
+/// pipelines' files and pipes): a quarter of the limit, 64 to 256. Past the limit, accept()
+/// fails and every route (and /health) stops answering; under it, the connection layer's
+/// own limit keeps room for new clients.
 fn fit_to_file_limit(max_connections: usize) -> usize {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
@@ -90,7 +87,8 @@ fn fit_to_file_limit(max_connections: usize) -> usize {
             }
         }
     }
-    let room = limit.rlim_cur.saturating_sub(RESERVED_FDS).max(1);
+    let reserve = (limit.rlim_cur / 4).clamp(64, 256);
+    let room = limit.rlim_cur.saturating_sub(reserve).max(1);
     if (max_connections as u64) > room {
         tracing::warn!(
             max_connections,

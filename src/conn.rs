@@ -36,7 +36,7 @@ use poem::endpoint::BoxEndpoint;
 use poem::http::uri::Scheme;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint, EndpointExt};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -294,12 +294,31 @@ static REFUSED: LazyLock<Vec<u8>> = LazyLock::new(|| {
     .into_bytes()
 });
 
+/// Refusals being answered at once; past this, refused connections are closed unanswered.
+static REFUSING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(64);
+
 fn refuse(stream: TcpStream) {
     metrics().connections_refused.inc();
-    // A new socket's send buffer is empty: this never blocks (or it is not written at all,
-    // which the client sees as a closed connection, still fast).
-    let _ = stream.try_write(&REFUSED);
+    let Ok(permit) = REFUSING.try_acquire() else {
+        return;
+    };
+    tokio::spawn(async move {
+        let _permit = permit;
+        let mut stream = stream;
+        // Briefly wait for the request: HTTP clients take an answer that comes before it
+        // for a broken connection, and closing with it unread would reset the connection.
+        let mut request = [0; 4096];
+        let _ = tokio::time::timeout(REFUSAL_WAIT, stream.read(&mut request)).await;
+        let _ = tokio::time::timeout(REFUSAL_WAIT, async {
+            stream.write_all(&REFUSED).await?;
+            stream.shutdown().await
+        })
+        .await;
+    });
 }
+
+/// How long a refused connection is given to send its request, then to take the answer.
+const REFUSAL_WAIT: Duration = Duration::from_millis(200);
 
 /// Backs off after an accept error. Out of file descriptors, retrying at once would spin;
 /// the warning is logged at most once a second.

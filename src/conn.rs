@@ -173,6 +173,7 @@ impl Connection {
         };
         drop(phase);
         self.changed.notify_one();
+        crate::memory::request_started();
         InFlight(self.clone())
     }
 
@@ -209,6 +210,7 @@ struct InFlight(Arc<Connection>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
+        crate::memory::request_finished();
         self.0.end();
     }
 }

@@ -9,6 +9,7 @@ pub mod explain;
 pub mod http;
 pub mod import;
 pub mod media;
+pub mod memory;
 pub mod metrics;
 pub mod pipeline;
 pub mod render;

@@ -46,6 +46,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     println!("framecast listening on http://{local}");
     std::io::stdout().flush()?;
 
+    tokio::spawn(crate::memory::trim_when_idle());
     // On the signal: no new connections (the listening socket is closed), connections not
     // answering a request are closed at once, running responses may finish, and after the
     // grace period those still open are dropped: their bodies' drops stop the pipelines.

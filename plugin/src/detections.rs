@@ -153,7 +153,7 @@ fn io_error(e: std::io::Error) -> ParseError {
 impl<R: Read> Rows<R> {
     /// Skips a byte order mark and finds the format.
     fn start(&mut self) -> Result<(), ParseError> {
-        let buffered = self.reader.fill_buf().map_err(|e| io_error(e))?;
+        let buffered = self.reader.fill_buf().map_err(io_error)?;
         if buffered.starts_with(b"\xEF\xBB\xBF") {
             self.reader.consume(3);
         }
@@ -171,7 +171,7 @@ impl<R: Read> Rows<R> {
     /// newlines only in the array format (JSON lines counts whole lines).
     fn peek_non_blank(&mut self) -> Result<Option<u8>, ParseError> {
         loop {
-            let buffered = self.reader.fill_buf().map_err(|e| io_error(e))?;
+            let buffered = self.reader.fill_buf().map_err(io_error)?;
             let Some(&byte) = buffered.first() else {
                 return Ok(None);
             };

@@ -211,35 +211,6 @@ impl poem::error::ResponseError for ApiError {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn echoed_text_is_bounded() {
-        assert_eq!(echo("short"), "short");
-        let long = "é".repeat(1000);
-        let cut = echo(&long);
-        assert_eq!(cut.chars().count(), ECHO_CHARS + 1);
-        assert!(cut.ends_with('…'));
-        let huge = format!("width {} is too large", "1".to_owned() + &"0".repeat(308));
-        let message = bounded_message(&huge);
-        assert_eq!(message, "width 100000…(309 digits) is too large");
-        assert_eq!(bounded_message("frame 12 of 250"), "frame 12 of 250");
-        assert!(bounded_message(&"x".repeat(5000)).chars().count() <= MAX_MESSAGE_CHARS + 1);
-    }
-
-    #[test]
-    fn unauthorized_header_and_body_stay_short() {
-        use poem::error::ResponseError;
-        let response = ApiError::Unauthorized(format!("bad {}", "9".repeat(20_000))).as_response();
-        let challenge = response.headers()[header::WWW_AUTHENTICATE]
-            .to_str()
-            .unwrap();
-        assert!(challenge.len() < 600, "{challenge}");
-    }
-}
-
 impl From<CatalogError> for ApiError {
     fn from(e: CatalogError) -> Self {
         match e {
@@ -268,4 +239,33 @@ pub fn render(error: poem::Error) -> Response {
         _ => ApiError::internal(error),
     };
     api.as_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoed_text_is_bounded() {
+        assert_eq!(echo("short"), "short");
+        let long = "é".repeat(1000);
+        let cut = echo(&long);
+        assert_eq!(cut.chars().count(), ECHO_CHARS + 1);
+        assert!(cut.ends_with('…'));
+        let huge = format!("width {} is too large", "1".to_owned() + &"0".repeat(308));
+        let message = bounded_message(&huge);
+        assert_eq!(message, "width 100000…(309 digits) is too large");
+        assert_eq!(bounded_message("frame 12 of 250"), "frame 12 of 250");
+        assert!(bounded_message(&"x".repeat(5000)).chars().count() <= MAX_MESSAGE_CHARS + 1);
+    }
+
+    #[test]
+    fn unauthorized_header_and_body_stay_short() {
+        use poem::error::ResponseError;
+        let response = ApiError::Unauthorized(format!("bad {}", "9".repeat(20_000))).as_response();
+        let challenge = response.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap();
+        assert!(challenge.len() < 600, "{challenge}");
+    }
 }

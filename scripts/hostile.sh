@@ -105,6 +105,11 @@ def hold(sockets, limit):
         s.close()
     return time.time() - t, len(open_)
 
+def closed(total, left, took):
+    if left:
+        return f"{left} of {total} still open after {took:.0f} s"
+    return f"all closed by the server within {took:.1f} s"
+
 def report(name, answers, extra=""):
     counts = ", ".join(f"{k}: {v}" for k, v in sorted(collections.Counter(answers).items()))
     print(f"  {name:<11} {counts}{extra}", flush=True)
@@ -122,7 +127,7 @@ for battery in batteries:
         during = health()
         took, left = hold(sockets, 30)
         report("silent", ["connected"] * len(sockets),
-               f"; /health meanwhile {during}; all closed by the server after {took:.1f} s ({left} left)")
+               f"; /health meanwhile {during}; {closed(len(sockets), left, took)}")
     elif battery == "slowloris":
         sockets, going = [], until(20)
         for _ in range(200):
@@ -149,7 +154,7 @@ for battery in batteries:
         took, left = hold(sockets, 30)
         stop = 0
         report("slowloris", ["connected"] * len(sockets),
-               f"; /health meanwhile {during}; all closed by the server after {took:.1f} s ({left} left)")
+               f"; /health meanwhile {during}; {closed(len(sockets), left, took)}")
     elif battery == "big-heads":
         sockets, answers, going = [], [], until(20)
         chunk = b"X-Big: " + b"a" * 1000 + b"\r\n"

@@ -203,7 +203,10 @@ impl Config {
             idle_timeout: positive_seconds("idle_timeout_seconds", self.idle_timeout_seconds)?,
             max_header_bytes: self.max_header_bytes,
             max_connections: positive("max_connections", self.max_connections)?,
-            write_timeout: Config::seconds("stall_timeout_seconds", self.stall_timeout_seconds)?,
+            // A second past the stall timeout: a stalled stream is first seen (and counted)
+            // as a stall, which frees its pipeline, then its connection is dropped.
+            write_timeout: Config::seconds("stall_timeout_seconds", self.stall_timeout_seconds)?
+                + Duration::from_secs(1),
         })
     }
 

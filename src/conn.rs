@@ -97,8 +97,9 @@ where
             refuse(stream);
             continue;
         };
-        // Small responses on a kept-alive connection otherwise wait for Nagle's delayed
-        // ACK: ~11 ms against 0.8 ms on a new connection.
+        // Small responses on a kept-alive connection otherwise wait on Nagle's algorithm
+        // (issue 19 saw ~11 ms against 0.8 ms on a new connection; here 35 kept-alive
+        // 100-byte ranges took a median 0.72 ms before, 0.26 ms with it).
         let _ = stream.set_nodelay(true);
         tasks.spawn(serve_connection(Accepted {
             stream,

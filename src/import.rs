@@ -1,9 +1,11 @@
 //! `framecast import`: probe a video, read its detections, register both in one step.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use crate::catalog::{Catalog, CatalogError, Detection, FileRecord, FileUuid};
+use crate::catalog::{Catalog, CatalogError, DetectionRows, FileRecord, FileUuid};
 use crate::media::{self, ProbeError};
 use gstframecast::detections::{self, ParseError as DetectionsError};
 
@@ -32,28 +34,47 @@ pub async fn import(
     uuid: Option<FileUuid>,
     detections_file: Option<&Path>,
 ) -> Result<FileUuid, ImportError> {
-    // Probing and reading block: on the blocking pool, not a runtime thread.
+    // Probing and opening block: on the blocking pool, not a runtime thread.
     let (video, detections_file) = (video.to_owned(), detections_file.map(Path::to_owned));
-    let (record, detections) =
-        tokio::task::spawn_blocking(move || read_video(&video, uuid, detections_file.as_deref()))
-            .await
-            .map_err(|e| ImportError::Task(e.to_string()))??;
-    catalog.put_file(&record, &detections).await?;
+    let (record, rows) = tokio::task::spawn_blocking(move || {
+        let record = read_video(&video, uuid)?;
+        let rows: DetectionRows = match detections_file {
+            Some(file) => {
+                let reader = std::fs::File::open(&file).map_err(read_error(&file))?;
+                Box::new(detections::rows(reader, Some(record.frame_count())))
+            }
+            None => Box::new(std::iter::empty()),
+        };
+        Ok::<_, ImportError>((record, rows))
+    })
+    .await
+    .map_err(|e| ImportError::Task(e.to_string()))??;
+    // Rows go into the catalog's transaction as they are read: memory stays flat whatever
+    // the file's size, and a bad row anywhere still rolls everything back.
+    let stored = Arc::new(AtomicU64::new(0));
+    let counted = {
+        let stored = stored.clone();
+        Box::new(rows.inspect(move |_| {
+            stored.fetch_add(1, Ordering::Relaxed);
+        }))
+    };
+    match catalog.put_file(&record, counted).await {
+        Err(CatalogError::Detections(e)) => return Err(ImportError::Detections(e)),
+        other => other?,
+    }
     let uuid = record.uuid;
-    tracing::info!(%uuid, frames = record.frame_count(), detections = detections.len(), "imported");
+    let detections = stored.load(Ordering::Relaxed);
+    tracing::info!(%uuid, frames = record.frame_count(), detections, "imported");
     Ok(uuid)
 }
 
-/// The file's record and its checked detections.
-fn read_video(
-    video: &Path,
-    uuid: Option<FileUuid>,
-    detections_file: Option<&Path>,
-) -> Result<(FileRecord, Vec<Detection>), ImportError> {
-    let read_error = |path: &Path| {
-        let path = path.to_owned();
-        move |source| ImportError::Read { path, source }
-    };
+fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> ImportError {
+    let path = path.to_owned();
+    move |source| ImportError::Read { path, source }
+}
+
+/// The file's record: where it is, as it is now, and what probing it found.
+fn read_video(video: &Path, uuid: Option<FileUuid>) -> Result<FileRecord, ImportError> {
     let path = std::fs::canonicalize(video).map_err(read_error(video))?;
     let metadata = std::fs::metadata(&path).map_err(read_error(&path))?;
     let mtime_ns = metadata
@@ -66,20 +87,11 @@ fn read_video(
         path: path.clone(),
         source,
     })?;
-    let detections = match detections_file {
-        Some(file) => {
-            let text = std::fs::read_to_string(file).map_err(read_error(file))?;
-            detections::parse(&text, Some(info.frame_index.len()))?
-        }
-        None => Vec::new(),
-    };
-    let uuid = uuid.unwrap_or_else(FileUuid::new_random);
-    let record = FileRecord {
-        uuid,
+    Ok(FileRecord {
+        uuid: uuid.unwrap_or_else(FileUuid::new_random),
         path,
         size: metadata.len(),
         mtime_ns,
         media: info,
-    };
-    Ok((record, detections))
+    })
 }

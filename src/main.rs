@@ -64,6 +64,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    framecast::memory::limit_arenas();
     let cli = Cli::parse();
     let default_level = match cli.command {
         Command::Serve => "info",

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use common::pg::{Relay, TestDatabase};
 use framecast::catalog::{
-    Catalog, CatalogError, Detection, FileRecord, FileUuid, OverlaySource, PostgresCatalog,
-    SqliteCatalog,
+    rows_of, Catalog, CatalogError, Detection, FileRecord, FileUuid, OverlaySource,
+    PostgresCatalog, SqliteCatalog,
 };
 use framecast::media::{FrameIndex, MediaInfo};
 use gst::prelude::*;
@@ -71,7 +71,41 @@ for_both_stores!(
     detections_come_by_frame_window,
     trace_detections_come_in_frame_order,
     overlay_source_reads_windows_from_a_plain_thread,
+    a_bad_row_anywhere_changes_nothing,
 );
+
+/// Rows are stored as they are read: a bad one after good ones (the 1,000,001st of a file,
+/// say) rolls the whole import back, and the old entry stays as it was.
+async fn a_bad_row_anywhere_changes_nothing(catalog: Arc<dyn Catalog>) {
+    let uuid = FileUuid::new_random();
+    catalog
+        .put_file(&record(uuid), rows_of(vec![detection(0, 1)]))
+        .await
+        .unwrap();
+    let mut replacement = record(uuid);
+    replacement.size = 99;
+    let bad = gstframecast::detections::ParseError {
+        location: "line 3".into(),
+        reason: "bad".into(),
+    };
+    let rows = vec![Ok(detection(1, 1)), Ok(detection(2, 2)), Err(bad)];
+    let e = catalog
+        .put_file(&replacement, Box::new(rows.into_iter()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, CatalogError::Detections(e) if e.location == "line 3"),
+        "{e}"
+    );
+    assert_eq!(
+        catalog.file(uuid).await.unwrap().unwrap().size,
+        123_456_789_012
+    );
+    assert_eq!(
+        catalog.detections(uuid, 0, 249).await.unwrap(),
+        vec![detection(0, 1)]
+    );
+}
 
 /// A record with a real frame index: 250 frames at 25 fps, keyframes every 50, B-frame-like
 /// uneven timestamps at the start.
@@ -125,7 +159,10 @@ async fn put_then_get_gives_the_same_record(catalog: Arc<dyn Catalog>) {
     silent.media.audio_codec = None;
     silent.media.has_audio = false;
     for file in [record(uuid), silent] {
-        catalog.put_file(&file, &[detection(0, 1)]).await.unwrap();
+        catalog
+            .put_file(&file, rows_of(vec![detection(0, 1)]))
+            .await
+            .unwrap();
         let got = catalog.file(uuid).await.unwrap().expect("the file");
         assert_eq!(got, file);
         assert_eq!(
@@ -147,7 +184,7 @@ async fn put_then_get_gives_the_same_record(catalog: Arc<dyn Catalog>) {
         ..detection(249, i32::MIN)
     };
     catalog
-        .put_file(&record(uuid), std::slice::from_ref(&full))
+        .put_file(&record(uuid), rows_of(vec![full.clone()]))
         .await
         .unwrap();
     assert_eq!(catalog.detections(uuid, 0, 249).await.unwrap(), [full]);
@@ -159,7 +196,10 @@ async fn reimport_replaces_atomically(catalog: Arc<dyn Catalog>) {
     let new: Vec<Detection> = (0..200).map(|f| detection(f % 250, 2)).collect();
     let mut replacement = record(uuid);
     replacement.size = 99;
-    catalog.put_file(&record(uuid), &old).await.unwrap();
+    catalog
+        .put_file(&record(uuid), rows_of(old.clone()))
+        .await
+        .unwrap();
 
     // While one task replaces the entry back and forth, readers only ever see one whole
     // version: the file and its detections together.
@@ -168,10 +208,19 @@ async fn reimport_replaces_atomically(catalog: Arc<dyn Catalog>) {
         let (old, new, first, second) = (old.clone(), new.clone(), record(uuid), replacement);
         tokio::spawn(async move {
             for _ in 0..10 {
-                catalog.put_file(&second, &new).await.unwrap();
-                catalog.put_file(&first, &old).await.unwrap();
+                catalog
+                    .put_file(&second, rows_of(new.clone()))
+                    .await
+                    .unwrap();
+                catalog
+                    .put_file(&first, rows_of(old.clone()))
+                    .await
+                    .unwrap();
             }
-            catalog.put_file(&second, &new).await.unwrap();
+            catalog
+                .put_file(&second, rows_of(new.clone()))
+                .await
+                .unwrap();
         })
     };
     let mut seen = std::collections::HashSet::new();
@@ -197,10 +246,13 @@ async fn list_files_counts_detections_in_import_order(catalog: Arc<dyn Catalog>)
     assert!(catalog.list_files().await.unwrap().is_empty());
     let (a, b) = (FileUuid::new_random(), FileUuid::new_random());
     catalog
-        .put_file(&record(a), &[detection(0, 1), detection(1, 1)])
+        .put_file(&record(a), rows_of(vec![detection(0, 1), detection(1, 1)]))
         .await
         .unwrap();
-    catalog.put_file(&record(b), &[]).await.unwrap();
+    catalog
+        .put_file(&record(b), rows_of(Vec::new()))
+        .await
+        .unwrap();
     let files = catalog.list_files().await.unwrap();
     let got: Vec<(String, u64)> = files
         .iter()
@@ -221,7 +273,10 @@ async fn trace_spans_come_from_the_trace_rows(catalog: Arc<dyn Catalog>) {
         in_trace(8, 7, Some("bob")),
         in_trace(0, 8, None),
     ];
-    catalog.put_file(&record(uuid), &rows).await.unwrap();
+    catalog
+        .put_file(&record(uuid), rows_of(rows.to_vec()))
+        .await
+        .unwrap();
     let span = catalog.trace_span(uuid, 7).await.unwrap().unwrap();
     assert_eq!((span.first, span.last), (4, 9));
     assert_eq!(span.identity.as_deref(), Some("alice"));
@@ -240,9 +295,12 @@ async fn detections_come_by_frame_window(catalog: Arc<dyn Catalog>) {
     let rows: Vec<Detection> = (0..600u32)
         .map(|i| detection((i * 7919) % 300, i as i32))
         .collect();
-    catalog.put_file(&record(uuid), &rows).await.unwrap();
     catalog
-        .put_file(&record(other), &[detection(10, -1)])
+        .put_file(&record(uuid), rows_of(rows.clone()))
+        .await
+        .unwrap();
+    catalog
+        .put_file(&record(other), rows_of(vec![detection(10, -1)]))
         .await
         .unwrap();
     let expected = |first: u32, last: u32| {
@@ -284,7 +342,10 @@ async fn trace_detections_come_in_frame_order(catalog: Arc<dyn Catalog>) {
             ..in_trace(5, 3, None)
         },
     ];
-    catalog.put_file(&record(uuid), &rows).await.unwrap();
+    catalog
+        .put_file(&record(uuid), rows_of(rows.to_vec()))
+        .await
+        .unwrap();
     let trace = catalog.trace_detections(uuid, 3).await.unwrap();
     assert_eq!(trace, [rows[2].clone(), rows[4].clone(), rows[0].clone()]);
     assert!(catalog.trace_detections(uuid, 9).await.unwrap().is_empty());
@@ -296,7 +357,10 @@ async fn overlay_source_reads_windows_from_a_plain_thread(catalog: Arc<dyn Catal
     let rows: Vec<Detection> = (0..300)
         .map(|f| in_trace(f, (f / 100) as i64, None))
         .collect();
-    catalog.put_file(&record(uuid), &rows).await.unwrap();
+    catalog
+        .put_file(&record(uuid), rows_of(rows.clone()))
+        .await
+        .unwrap();
     let source = OverlaySource::new(catalog.clone(), tokio::runtime::Handle::current(), uuid);
     let (windows, trace, past) = std::thread::spawn(move || {
         let windows: Vec<Vec<Detection>> = [(0, 255), (256, 511)]
@@ -378,7 +442,10 @@ async fn postgres_instances_starting_at_once_migrate_once() {
     );
     // Opening again changes nothing and keeps the data.
     let uuid = FileUuid::new_random();
-    catalogs[0].put_file(&record(uuid), &[]).await.unwrap();
+    catalogs[0]
+        .put_file(&record(uuid), rows_of(Vec::new()))
+        .await
+        .unwrap();
     let again = PostgresCatalog::open(&db.url).await.unwrap();
     assert!(again.file(uuid).await.unwrap().is_some());
     assert_eq!(
@@ -412,14 +479,17 @@ async fn postgres_failed_import_changes_nothing() {
     let catalog = subject.catalog;
     let uuid = FileUuid::new_random();
     catalog
-        .put_file(&record(uuid), &[detection(1, 1)])
+        .put_file(&record(uuid), rows_of(vec![detection(1, 1)]))
         .await
         .unwrap();
     // Past PostgreSQL's INTEGER: refused after the file row was already written.
     let mut changed = record(uuid);
     changed.size = 1;
     let e = catalog
-        .put_file(&changed, &[detection(2, 2), detection(u32::MAX, 2)])
+        .put_file(
+            &changed,
+            rows_of(vec![detection(2, 2), detection(u32::MAX, 2)]),
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, CatalogError::OutOfRange(_)), "{e}");
@@ -460,7 +530,10 @@ async fn postgres_going_away_is_unavailable_and_coming_back_needs_no_restart() {
     assert_ne!(url, db.url);
     let catalog = PostgresCatalog::open(&url).await.unwrap();
     let uuid = FileUuid::new_random();
-    catalog.put_file(&record(uuid), &[]).await.unwrap();
+    catalog
+        .put_file(&record(uuid), rows_of(Vec::new()))
+        .await
+        .unwrap();
 
     relay.stop().await;
     for _ in 0..3 {
@@ -511,7 +584,7 @@ async fn the_overlay_draws_the_same_from_either_catalog_as_from_a_file() {
         let uuid = FileUuid::new_random();
         subject
             .catalog
-            .put_file(&record(uuid), &rows)
+            .put_file(&record(uuid), rows_of(rows.clone()))
             .await
             .unwrap();
         let source = Arc::new(OverlaySource::new(

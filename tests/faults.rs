@@ -607,3 +607,40 @@ fn a_pipeline_that_stops_producing_is_cut_at_the_stall_timeout() {
     assert_eq!(s.encoding_failures("stall"), 1.0);
     s.assert_still_serving(1);
 }
+
+#[test]
+fn over_the_connection_limit_with_every_connection_busy_a_client_gets_503_counted_in_metrics() {
+    let s = Setup::new(
+        &long_mp4(),
+        &[
+            ("FRAMECAST_MAX_CONNECTIONS", "2"),
+            ("FRAMECAST_MAX_ENCODING_PIPELINES", "2"),
+        ],
+    );
+    // Two streams the clients do not read: both connections are answering a request, so
+    // neither can be closed to make room.
+    let first = s.open("clip", "start_frame=0&end_frame=1499");
+    let _second = s.open("clip", "start_frame=0&end_frame=1499");
+    let refused = client().get(s.server.url("/health")).send().unwrap();
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_json_error(refused, 503, "overloaded");
+
+    drop(first);
+    // Once the first stream's connection is gone, there is room again.
+    let started = Instant::now();
+    let metrics = loop {
+        match client().get(s.server.url("/metrics")).send() {
+            Ok(response) if response.status() == 200 => break response.text().unwrap(),
+            _ => {}
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no room after a connection closed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        sample(&metrics, "framecast_connections_refused_total").is_some_and(|n| n >= 1.0),
+        "{metrics}"
+    );
+}

@@ -86,6 +86,17 @@ pub struct FileSummary {
 /// One detected box; the plugin's element draws the same rows.
 pub use gstframecast::detections::Detection;
 
+/// Detections as [`Catalog::put_file`] takes them: read and checked one by one
+/// (`gstframecast::detections::rows`), or from memory with [`rows_of`]. Owned and `Send`:
+/// SQLite consumes them on its blocking thread.
+pub type DetectionRows =
+    Box<dyn Iterator<Item = Result<Detection, gstframecast::detections::ParseError>> + Send>;
+
+/// Rows from memory.
+pub fn rows_of(detections: Vec<Detection>) -> DetectionRows {
+    Box::new(detections.into_iter().map(Ok))
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error("catalog database error: {0}")]
@@ -99,6 +110,9 @@ pub enum CatalogError {
     /// for the log (a path, or a URL without its password).
     #[error("the catalog {catalog} is unavailable: {reason}")]
     Unavailable { catalog: String, reason: String },
+    /// A bad detection row given to `put_file`: nothing was written.
+    #[error(transparent)]
+    Detections(#[from] gstframecast::detections::ParseError),
     #[error("catalog entry for {uuid} is corrupt: {reason}")]
     Corrupt { uuid: String, reason: String },
     /// A value the store cannot hold (a frame number past its integer type, say).
@@ -115,11 +129,13 @@ pub enum CatalogError {
 #[async_trait::async_trait]
 pub trait Catalog: Send + Sync + 'static {
     /// Registers `file` with its detections, replacing any previous entry of the same uuid
-    /// and its detections in one transaction.
+    /// and its detections in one transaction. Rows are stored as the iterator yields them
+    /// (a file of millions is never held in memory); a row that is an error rolls back
+    /// everything and is returned as [`CatalogError::Detections`].
     async fn put_file(
         &self,
         file: &FileRecord,
-        detections: &[Detection],
+        detections: DetectionRows,
     ) -> Result<(), CatalogError>;
 
     async fn file(&self, uuid: FileUuid) -> Result<Option<FileRecord>, CatalogError>;

@@ -18,7 +18,9 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 use tokio_postgres::{NoTls, Row};
 
-use super::{Catalog, CatalogError, Detection, FileRecord, FileSummary, FileUuid, TraceSpan};
+use super::{
+    Catalog, CatalogError, Detection, DetectionRows, FileRecord, FileSummary, FileUuid, TraceSpan,
+};
 use crate::media::{FrameIndex, MediaInfo};
 
 /// Schema steps, applied in order at start; `schema_migrations` holds the versions applied.
@@ -224,7 +226,7 @@ impl PostgresCatalog {
         &self,
         tx: &Transaction<'_>,
         file: &FileRecord,
-        detections: &[Detection],
+        detections: DetectionRows,
     ) -> Result<(), CatalogError> {
         let pg = |e| self.error(e);
         let uuid = file.uuid.to_string();
@@ -276,6 +278,9 @@ impl PostgresCatalog {
         let writer = BinaryCopyInWriter::new(sink, &COPY_TYPES);
         pin_mut!(writer);
         for d in detections {
+            // An error returns before commit: the transaction rolls back on drop. (Rows read
+            // from a file are read here, on the runtime: the CLI's own thread.)
+            let d = d?;
             // Bound in the order of COLUMNS.
             writer
                 .as_mut()
@@ -378,7 +383,7 @@ impl Catalog for PostgresCatalog {
     async fn put_file(
         &self,
         file: &FileRecord,
-        detections: &[Detection],
+        detections: DetectionRows,
     ) -> Result<(), CatalogError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.error(e))?;

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use gstframecast::detections::{self, COLUMNS, TABLE};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Catalog, CatalogError, Detection, FileRecord, FileSummary, FileUuid, TraceSpan};
+use super::{
+    Catalog, CatalogError, Detection, DetectionRows, FileRecord, FileSummary, FileUuid, TraceSpan,
+};
 use crate::media::{FrameIndex, MediaInfo};
 
 /// Schema steps, applied in order; `PRAGMA user_version` counts those already applied.
@@ -165,11 +167,11 @@ impl Catalog for SqliteCatalog {
     async fn put_file(
         &self,
         file: &FileRecord,
-        detections: &[Detection],
+        detections: DetectionRows,
     ) -> Result<(), CatalogError> {
-        // The blocking pool needs owned data: a copy, as cheap as the inserts it feeds.
-        let (file, detections) = (file.clone(), detections.to_vec());
-        self.blocking(move |inner| inner.put_file(&file, &detections))
+        // The blocking pool needs owned data; the rows are read there as they are stored.
+        let file = file.clone();
+        self.blocking(move |inner| inner.put_file(&file, detections))
             .await
     }
 
@@ -227,7 +229,7 @@ impl Catalog for SqliteCatalog {
 }
 
 impl Inner {
-    fn put_file(&self, file: &FileRecord, detections: &[Detection]) -> Result<(), CatalogError> {
+    fn put_file(&self, file: &FileRecord, detections: DetectionRows) -> Result<(), CatalogError> {
         let mut open = self.connection()?;
         let connection = &mut open.connection;
         let tx = connection.transaction()?;
@@ -261,6 +263,8 @@ impl Inner {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
             ))?;
             for d in detections {
+                // An error returns before commit: the transaction rolls back on drop.
+                let d = d?;
                 insert.execute(params![
                     uuid,
                     d.frame,

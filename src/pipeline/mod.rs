@@ -96,14 +96,12 @@ impl Drop for RunningPipeline {
 /// Returns the allocator's free pages to the system. glibc keeps what pipelines free (their
 /// frames, about 55 MB per 720p stream) in per-thread heaps, so without this an idle server
 /// stayed at its busiest size: 185 MB instead of 109 MB after four 720p streams. Called
-/// when the last live pipeline stops, as under load the memory is soon reused anyway.
-/// (Mapping frames alone instead, with a lower mmap threshold, made thumbnails 25% slower.)
+/// when the last live pipeline stops, as under load the memory is soon reused anyway; what
+/// is freed after that (responses, connections) is returned by
+/// [`crate::memory::trim_when_idle`]. (Mapping frames alone instead, with a lower mmap
+/// threshold, made thumbnails 25% slower.)
 fn give_free_memory_back() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases unused pages; it is safe to call from any thread.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    crate::memory::give_free_memory_back();
 }
 
 /// Runs a short pipeline to its end and returns every sample the appsink received.

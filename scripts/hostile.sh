@@ -6,7 +6,8 @@
 #   big-heads   300 connections sending 380 KB of unfinished headers
 #   methods     1000 requests with 60 KB method names, 1000 with 1 KB ones
 #   head        500 HEAD /video, 50 HEAD /thumbnail
-#   thumbnails  8 thumbnails of 7680x7680 at quality 100, 4 at a time
+#   thumbnails  8 thumbnails of 7680x7680 at quality 100, 4 at a time (over the pixel
+#               limit: refused), then 8 of 3840x2160 (the largest allowed), 4 at a time
 # For each: the answers (status codes, or closed without one), whether /health answered
 # meanwhile, and how long the connections stayed. Around them: the server's RSS, open
 # file descriptors and /metrics size, before, after, and after 5 s idle.
@@ -27,11 +28,12 @@ export FRAMECAST_DATA_DIR=$work/data-hostile
 rm -rf "$FRAMECAST_DATA_DIR"
 uuid=$("$framecast" import "$video" --uuid 1057110e1057110e1057110e1057110e)
 token=$("$framecast" token --file "$uuid")
+rm -f "$work/serve-hostile.out"
 FRAMECAST_LISTEN=127.0.0.1:0 prlimit --nofile="$nofile:$nofile" "$framecast" serve \
   > "$work/serve-hostile.out" 2> "$work/serve-hostile.err" &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
-until grep -q listening "$work/serve-hostile.out"; do sleep 0.1; done
+until grep -qs listening "$work/serve-hostile.out"; do sleep 0.1; done
 base=$(sed -n 's/^framecast listening on //p' "$work/serve-hostile.out")
 
 state() {
@@ -218,14 +220,15 @@ for battery in batteries:
         report("head", answers, f"; in {time.time() - t:.1f} s")
     elif battery == "thumbnails":
         answers = []
-        def bomb(i):
-            raw = (f"GET /api/v1/file/{uuid}/thumbnail?frame={i * 7}&width=7680&height=7680&quality=100 HTTP/1.1\r\n"
+        def bomb(i, size):
+            raw = (f"GET /api/v1/file/{uuid}/thumbnail?frame={i * 7}&width={size[0]}&height={size[1]}&quality=100 HTTP/1.1\r\n"
                    f"Host: x\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n").encode()
-            answers.append(request(raw, 60))
-        for round_ in range(2):
-            threads = [threading.Thread(target=bomb, args=(round_ * 4 + i,)) for i in range(4)]
-            for th in threads: th.start()
-            for th in threads: th.join()
+            answers.append(f"{size[0]}x{size[1]} {request(raw, 60)}")
+        for size in [(7680, 7680), (3840, 2160)]:
+            for round_ in range(2):
+                threads = [threading.Thread(target=bomb, args=(round_ * 4 + i, size)) for i in range(4)]
+                for th in threads: th.start()
+                for th in threads: th.join()
         report("thumbnails", answers)
 EOF
 state "after"

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use crate::catalog::{Catalog, CatalogError, FileRecord, FileUuid, TraceSpan};
 
-pub use query::{Audio, Mode, QueryParams, StreamParams};
+pub use query::{Audio, Container, Mode, QueryParams, StreamParams};
 pub use stream::{Coding, Detections, Overlay, StreamJob};
 pub use thumbnail::{Crop, ThumbnailJob};
 

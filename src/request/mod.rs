@@ -6,6 +6,7 @@
 //! Each route's parsing lives in its own file; nothing here knows HTTP or GStreamer.
 
 mod clip;
+pub mod listing;
 mod query;
 mod stream;
 mod thumbnail;

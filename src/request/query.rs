@@ -22,6 +22,11 @@ impl QueryParams {
         self.0.contains_key(name)
     }
 
+    /// The value as given, or `None` when absent.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
     /// An integer in `range`, or `None` when absent. `what` completes "must be ...".
     pub fn integer(
         &self,

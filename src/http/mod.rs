@@ -7,8 +7,10 @@ mod access_log;
 pub mod api;
 mod auth;
 pub mod error;
+mod storyboard;
 mod stream;
 mod thumbnail;
+mod ui;
 mod video;
 
 use std::sync::Arc;
@@ -113,6 +115,11 @@ pub fn api_templates() -> Vec<&'static str> {
         .iter()
         .map(|r| r.template())
         .chain(api::JsonRoute::ALL.iter().map(|r| r.template()))
+        .chain(
+            storyboard::StoryboardRoute::ALL
+                .iter()
+                .map(|r| r.template()),
+        )
         .chain([OPENAPI_TEMPLATE])
         .collect()
 }
@@ -171,9 +178,21 @@ pub fn app(state: Arc<AppState>, with_metrics: bool) -> impl Endpoint {
             get(api::JsonEndpoint(route)).around(auth::require_token),
         )
     });
+    let api = storyboard::StoryboardRoute::ALL
+        .into_iter()
+        .fold(api, |api, route| {
+            api.at(
+                route.template(),
+                get(storyboard::StoryboardEndpoint(route)).around(auth::require_token),
+            )
+        });
     // The API's description holds no data: no token needed.
     let api = api.at(OPENAPI_TEMPLATE, get(openapi));
-    let mut routes = poem::Route::new().at("/health", get(health));
+    let mut routes = poem::Route::new()
+        .at("/health", get(health))
+        .at("/ui", get(ui::redirect))
+        .at("/ui/", get(ui::index))
+        .at("/ui/:name", get(ui::asset));
     if with_metrics {
         routes = routes.at("/metrics", get(metrics));
     }

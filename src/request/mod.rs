@@ -8,6 +8,7 @@
 mod clip;
 pub mod listing;
 mod query;
+pub mod storyboard;
 mod stream;
 mod thumbnail;
 mod trace;

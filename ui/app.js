@@ -360,4 +360,4 @@ document.addEventListener('keydown', (e) => {
 })();
 
 // For tests and scripts: the state, read-only by convention.
-window.framecast = { state, seekFrame, openFile, frameAt, frameTime };
+window.framecast = { state, seekFrame, openFile, frameAt, frameTime, color };

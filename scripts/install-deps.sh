@@ -12,6 +12,8 @@ packages=(
   # Arabic, Hebrew) and Noto CJK (Chinese, Japanese, Korean); pango picks per character.
   fonts-dejavu-core fonts-noto-cjk
   ffmpeg
+  # The viewer's browser tests (tests/browser.rs): headless Chromium over WebDriver.
+  chromium chromium-driver
 )
 
 missing=()

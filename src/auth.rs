@@ -65,6 +65,11 @@ impl Grant {
     pub fn allows(&self, file: FileUuid) -> bool {
         self.all_files || self.files.contains(&file.to_string())
     }
+
+    /// The files granted one by one; `None` when the token grants every file.
+    pub fn files(&self) -> Option<Vec<FileUuid>> {
+        (!self.all_files).then(|| self.files.iter().filter_map(|f| f.parse().ok()).collect())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

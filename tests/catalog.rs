@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use common::pg::{Relay, TestDatabase};
 use framecast::catalog::{
-    rows_of, Catalog, CatalogError, Detection, FileRecord, FileUuid, OverlaySource,
-    PostgresCatalog, SqliteCatalog,
+    rows_of, Catalog, CatalogError, Detection, FileRecord, FileUuid, FilesPage, OverlaySource,
+    PostgresCatalog, SqliteCatalog, TraceSummary,
 };
 use framecast::media::{FrameIndex, MediaInfo};
 use gst::prelude::*;
@@ -72,6 +72,8 @@ for_both_stores!(
     trace_detections_come_in_frame_order,
     overlay_source_reads_windows_from_a_plain_thread,
     a_bad_row_anywhere_changes_nothing,
+    files_come_in_pages_within_a_scope,
+    traces_come_in_pages_with_their_spans,
 );
 
 /// Rows are stored as they are read: a bad one after good ones (the 1,000,001st of a file,
@@ -262,6 +264,110 @@ async fn list_files_counts_detections_in_import_order(catalog: Arc<dyn Catalog>)
     let f = &files[0];
     assert_eq!(f.path, record(a).path);
     assert_eq!((f.frames, f.fps, f.duration_seconds), (250, 25.0, 10.0));
+}
+
+async fn files_come_in_pages_within_a_scope(catalog: Arc<dyn Catalog>) {
+    let mut uuids: Vec<FileUuid> = (0..5).map(|_| FileUuid::new_random()).collect();
+    for (i, uuid) in uuids.iter().enumerate() {
+        let mut file = record(*uuid);
+        file.media.has_audio = i % 2 == 0;
+        catalog
+            .put_file(&file, rows_of(vec![detection(0, 1); i]))
+            .await
+            .unwrap();
+    }
+    uuids.sort_by_key(|u| u.to_string());
+    let page = |after: Option<FileUuid>, only: Option<Vec<FileUuid>>, limit| FilesPage {
+        after,
+        only,
+        limit,
+    };
+    // Every file, two at a time, in uuid order.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let got = catalog.files_page(&page(after, None, 2)).await.unwrap();
+        assert!(got.len() <= 2);
+        let Some(last) = got.last() else { break };
+        after = Some(last.uuid.parse().unwrap());
+        seen.extend(got);
+    }
+    let seen_uuids: Vec<String> = seen.iter().map(|f| f.uuid.clone()).collect();
+    let want: Vec<String> = uuids.iter().map(|u| u.to_string()).collect();
+    assert_eq!(seen_uuids, want);
+    // The same rows as list_files.
+    let mut listed = catalog.list_files().await.unwrap();
+    listed.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+    assert_eq!(seen, listed);
+    let f = &seen[0];
+    assert_eq!((f.width, f.height, f.frames), (1280, 720, 250));
+    assert_eq!(seen.iter().filter(|f| f.has_audio).count(), 3);
+    assert_eq!(seen.iter().map(|f| f.detections).sum::<u64>(), 10);
+    // Within a scope: only those, still paged.
+    let scope = vec![uuids[3], uuids[1], FileUuid::new_random()];
+    let got = catalog
+        .files_page(&page(None, Some(scope.clone()), 1))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].uuid, uuids[1].to_string());
+    let got = catalog
+        .files_page(&page(Some(uuids[1]), Some(scope), 10))
+        .await
+        .unwrap();
+    let got: Vec<String> = got.into_iter().map(|f| f.uuid).collect();
+    assert_eq!(got, [uuids[3].to_string()]);
+    let none = catalog
+        .files_page(&page(None, Some(Vec::new()), 10))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+async fn traces_come_in_pages_with_their_spans(catalog: Arc<dyn Catalog>) {
+    let (uuid, other) = (FileUuid::new_random(), FileUuid::new_random());
+    let rows = [
+        in_trace(9, 7, None),
+        in_trace(4, 7, None),
+        in_trace(6, 7, Some("alice")),
+        in_trace(8, 7, Some("bob")),
+        in_trace(0, -3, None),
+        in_trace(100, 12, Some("carol")),
+        detection(5, 1),
+    ];
+    catalog
+        .put_file(&record(uuid), rows_of(rows.to_vec()))
+        .await
+        .unwrap();
+    catalog
+        .put_file(&record(other), rows_of(vec![in_trace(1, 7, None)]))
+        .await
+        .unwrap();
+    let all = catalog.traces(uuid, None, 100).await.unwrap();
+    let trace =
+        |trace_id, first_frame, last_frame, identity: Option<&str>, detections| TraceSummary {
+            trace_id,
+            first_frame,
+            last_frame,
+            identity: identity.map(str::to_owned),
+            detections,
+        };
+    assert_eq!(
+        all,
+        [
+            trace(-3, 0, 0, None, 1),
+            trace(7, 4, 9, Some("alice"), 4),
+            trace(12, 100, 100, Some("carol"), 1),
+        ]
+    );
+    assert_eq!(catalog.traces(uuid, None, 1).await.unwrap(), all[..1]);
+    assert_eq!(catalog.traces(uuid, Some(-3), 1).await.unwrap(), all[1..2]);
+    assert!(catalog.traces(uuid, Some(12), 5).await.unwrap().is_empty());
+    assert!(catalog
+        .traces(FileUuid::new_random(), None, 5)
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 async fn trace_spans_come_from_the_trace_rows(catalog: Arc<dyn Catalog>) {

@@ -112,18 +112,29 @@ impl Clips {
         let response = self.get(uuid, query);
         assert_eq!(response.status(), 200, "{query}: {:?}", response.text());
         let headers = response.headers();
-        assert_eq!(headers["content-type"], "video/mp2t");
+        let extension = if query.contains("format=mp4") {
+            "mp4"
+        } else {
+            "ts"
+        };
+        let content_type = if extension == "mp4" {
+            "video/mp4"
+        } else {
+            "video/mp2t"
+        };
+        assert_eq!(headers["content-type"], content_type);
         assert_eq!(headers["cache-control"], "public, max-age=86400");
         let disposition = headers["content-disposition"].to_str().unwrap().to_owned();
         assert!(
-            disposition.starts_with(&format!("inline; filename=\"{uuid}_")),
+            disposition.starts_with(&format!("inline; filename=\"{uuid}_"))
+                && disposition.ends_with(&format!(".{extension}\"")),
             "{disposition}"
         );
         let bytes = response.bytes().unwrap();
-        let path = self
-            .dir
-            .path()
-            .join(format!("{uuid}-{}.ts", query.replace(['&', '='], "_")));
+        let path = self.dir.path().join(format!(
+            "{uuid}-{}.{extension}",
+            query.replace(['&', '='], "_")
+        ));
         std::fs::write(&path, &bytes).unwrap();
         path
     }
@@ -131,7 +142,23 @@ impl Clips {
     /// Frames `first..=last` of `video` as a clip: exactly those frames (first and last
     /// checked against ffmpeg's), H.264 yuv420p, AAC when `audio`, both starting together.
     fn check(&self, video: &Path, uuid: &str, first: u32, last: u32, audio: Sound) -> PathBuf {
-        let clip = self.clip(uuid, &format!("start_frame={first}&end_frame={last}"));
+        self.check_as(video, uuid, first, last, audio, "")
+    }
+
+    /// [`Clips::check`] with more query parameters (`&format=mp4`).
+    fn check_as(
+        &self,
+        video: &Path,
+        uuid: &str,
+        first: u32,
+        last: u32,
+        audio: Sound,
+        extra: &str,
+    ) -> PathBuf {
+        let clip = self.clip(
+            uuid,
+            &format!("start_frame={first}&end_frame={last}{extra}"),
+        );
         let streams = probe(&clip);
         let video_stream = streams.iter().find(|s| s.kind == "video").unwrap();
         assert_eq!(video_stream.codec, "h264");
@@ -494,5 +521,68 @@ fn concurrent_clips_are_identical() {
                     + clip.len().abs_diff(alone.len())
             );
         }
+    }
+}
+
+/// format=mp4: fragmented MP4 (ftyp, moov, then moof+mdat fragments) with the same frames as
+/// the MPEG-TS clip, audio starting with the first frame; explain writes the same bytes but
+/// for the muxing time mp4mux stamps in its header.
+#[test]
+fn mp4_clips_are_fragmented_and_frame_exact() {
+    let c = Clips::new();
+    let video = bframes_mp4();
+    let uuid = c.server.import(&video, None);
+    let clip = c.check_as(&video, &uuid, 10, 59, Sound::Covering, "&format=mp4");
+    let bytes = std::fs::read(&clip).unwrap();
+    // (mp4mux adds a `uuid` box of XMP metadata, which players skip.)
+    let boxes = common::mp4_boxes(&bytes);
+    assert_eq!(
+        boxes
+            .iter()
+            .filter(|b| *b != "uuid")
+            .take(3)
+            .collect::<Vec<_>>(),
+        ["ftyp", "moov", "moof"],
+        "{boxes:?}"
+    );
+    assert!(
+        boxes.iter().filter(|b| *b == "moof").count() >= 2,
+        "fragments of about a second: {boxes:?}"
+    );
+    let video_start = probe(&clip)[0].start_time;
+    assert!(video_start.abs() < 0.001, "first frame at 0: {video_start}");
+    c.check_as(&video, &uuid, 0, 0, Sound::Covering, "&format=mp4");
+    let cut = edit_list_mp4();
+    let cut_uuid = c.server.import(&cut, None);
+    c.check_as(
+        &cut,
+        &cut_uuid,
+        2,
+        16,
+        Sound::Starting,
+        "&format=mp4&audio=on",
+    );
+    assert_json_error(
+        c.get(&uuid, "start_frame=0&end_frame=1&format=webm"),
+        400,
+        "bad_parameter",
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let awkward = awkward_copy(&explain_mp4(), dir.path());
+    let uuid = c.server.import(&awkward, None);
+    for query in [
+        "start_frame=10&end_frame=59&format=mp4",
+        "start_frame=10&end_frame=59&audio=off&format=mp4",
+    ] {
+        let served = std::fs::read(c.clip(&uuid, query)).unwrap();
+        let output = dir.path().join("out.mp4");
+        let (line, written) = c.server.run_explained(&c.path(&uuid, query), &output);
+        assert!(line.contains("mp4mux"), "{line}");
+        assert!(line.contains("bframes=0"), "{line}");
+        assert!(
+            common::mp4_without_times(&written) == common::mp4_without_times(&served),
+            "{line}: not the served bytes"
+        );
     }
 }

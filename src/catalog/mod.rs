@@ -72,14 +72,39 @@ impl FileRecord {
     }
 }
 
-/// One row of `framecast files`.
-#[derive(Debug, Clone, Serialize)]
+/// One row of `framecast files` and of `GET /api/v1/files`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FileSummary {
     pub uuid: String,
     pub path: PathBuf,
     pub duration_seconds: f64,
     pub fps: f64,
     pub frames: u64,
+    pub detections: u64,
+    pub width: u32,
+    pub height: u32,
+    pub has_audio: bool,
+}
+
+/// Which page of files [`Catalog::files_page`] returns: ordered by uuid.
+#[derive(Debug, Clone, Default)]
+pub struct FilesPage {
+    /// Only uuids after this one (the last of the previous page).
+    pub after: Option<FileUuid>,
+    /// Only these files (a token's scope); `None` for every file.
+    pub only: Option<Vec<FileUuid>>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// One trace of a file: where it is seen, who it follows, how many detections it has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TraceSummary {
+    pub trace_id: i64,
+    pub first_frame: u32,
+    pub last_frame: u32,
+    /// The first identity given to any of its detections.
+    pub identity: Option<String>,
     pub detections: u64,
 }
 
@@ -141,6 +166,18 @@ pub trait Catalog: Send + Sync + 'static {
     async fn file(&self, uuid: FileUuid) -> Result<Option<FileRecord>, CatalogError>;
 
     async fn list_files(&self) -> Result<Vec<FileSummary>, CatalogError>;
+
+    /// A page of files ordered by uuid: those after `page.after`, among `page.only` if
+    /// given, at most `page.limit`.
+    async fn files_page(&self, page: &FilesPage) -> Result<Vec<FileSummary>, CatalogError>;
+
+    /// The traces of `uuid` ordered by trace id: those after `after`, at most `limit`.
+    async fn traces(
+        &self,
+        uuid: FileUuid,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<TraceSummary>, CatalogError>;
 
     /// Where trace `trace_id` of file `uuid` is seen; `None` for an unknown trace.
     async fn trace_span(

@@ -7,6 +7,7 @@ pub mod files;
 pub mod launch;
 pub mod overlay;
 pub mod source;
+pub mod storyboard;
 pub mod stream;
 pub mod thumbnail;
 
@@ -76,6 +77,21 @@ impl RunningPipeline {
             .set_state(gst::State::Playing)
             .map_err(|_| first_error(&bus).unwrap_or_else(state_change_failed))?;
         Ok((running, bus))
+    }
+
+    /// Counts the pipeline as live and sets it PAUSED, waiting for nothing (the caller
+    /// waits for ASYNC_DONE on the bus).
+    pub fn pause(pipeline: gst::Pipeline) -> Result<Self, PipelineError> {
+        LIVE_PIPELINES.fetch_add(1, Ordering::SeqCst);
+        metrics().live_gstreamer_pipelines.inc();
+        metrics().pipelines_started.inc();
+        let running = RunningPipeline(pipeline);
+        let bus = running.0.bus().expect("a pipeline has a bus");
+        running
+            .0
+            .set_state(gst::State::Paused)
+            .map_err(|_| first_error(&bus).unwrap_or_else(state_change_failed))?;
+        Ok(running)
     }
 
     pub fn pipeline(&self) -> &gst::Pipeline {

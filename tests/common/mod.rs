@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses its own part of this module
 
 pub mod pg;
+pub mod webdriver;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -567,4 +568,49 @@ pub fn assert_json_error(response: reqwest::blocking::Response, status: u16, cod
     let message = body["message"].as_str().expect("message").to_owned();
     assert!(!message.is_empty());
     message
+}
+
+/// The top-level box types of an MP4 (`ftyp`, `moov`, `moof`, `mdat`, ...), in order.
+pub fn mp4_boxes(bytes: &[u8]) -> Vec<String> {
+    let mut boxes = Vec::new();
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let size = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        boxes.push(String::from_utf8_lossy(&bytes[at + 4..at + 8]).into_owned());
+        if size < 8 {
+            break;
+        }
+        at += size;
+    }
+    boxes
+}
+
+/// `bytes` (an MP4) with the creation and modification times of its `mvhd`, `tkhd` and
+/// `mdhd` boxes zeroed: mp4mux writes the wall-clock time there, the one part of its output
+/// that differs between two runs of the same pipeline.
+pub fn mp4_without_times(bytes: &[u8]) -> Vec<u8> {
+    fn walk(bytes: &mut [u8], start: usize, end: usize) {
+        let mut at = start;
+        while at + 8 <= end {
+            let size = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            if size < 8 || at + size > end {
+                return;
+            }
+            let kind = bytes[at + 4..at + 8].to_vec();
+            match &kind[..] {
+                b"moov" | b"trak" | b"mdia" => walk(bytes, at + 8, at + size),
+                b"mvhd" | b"tkhd" | b"mdhd" => {
+                    // Full box: version, 3 bytes of flags, then both times (32 or 64 bits).
+                    let width = if bytes[at + 8] == 1 { 8 } else { 4 };
+                    bytes[at + 12..at + 12 + 2 * width].fill(0);
+                }
+                _ => {}
+            }
+            at += size;
+        }
+    }
+    let mut copy = bytes.to_vec();
+    let len = copy.len();
+    walk(&mut copy, 0, len);
+    copy
 }

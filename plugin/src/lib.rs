@@ -5,6 +5,7 @@ use gst::glib;
 mod detectionoverlay;
 pub mod detections;
 mod framesrc;
+pub mod movie_duration;
 
 pub use detectionoverlay::{detection_color, Mode as DetectionOverlayMode};
 

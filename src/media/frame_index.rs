@@ -32,11 +32,11 @@
 //! - MP4/MOV: qtdemux applies the edit list (segment start = media time of the edit), so
 //!   frame 0 is at or near 0 even in a stream-copied cut; the pre-roll frames before the edit
 //!   are not frames (ffmpeg hides them too). They have no keyframe of their own, so
-//!   `keyframe_at_or_before` is 0 for the frames before the first keyframe. GStreamer 1.22
-//!   stops a track with an edit list early when a keyframe's media-time DTS reaches the
-//!   movie duration (a stream-copied cut whose edit starts seconds into the media): the
-//!   last frames ffmpeg shows are not delivered by any GStreamer pipeline, so they are not
-//!   in the index.
+//!   `keyframe_at_or_before` is 0 for the frames before the first keyframe. GStreamer 1.22's
+//!   qtdemux would stop such a track early (a stream-copied cut whose edit starts seconds
+//!   into the media loses its last GOP): `probe` and framesrc both read the file through
+//!   [`gstframecast::movie_duration::MovieDurationFix`], so every frame ffmpeg shows is
+//!   indexed and shown.
 //! - MPEG-TS: stream time is the PTS less tsdemux's time base (taken from the first PCR), not
 //!   less the first PTS: frame 0 is at 0.78 s in a file ffmpeg wrote with its default 1.4 s
 //!   start, and the container's start offset (`-output_ts_offset`) does not show.

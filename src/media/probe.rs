@@ -11,6 +11,8 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
+use gstframecast::movie_duration::MovieDurationFix;
+
 use super::FrameIndex;
 
 #[derive(Debug, Clone)]
@@ -189,6 +191,21 @@ fn scan(path: &Path, timeout: Duration) -> Result<Scan, ProbeError> {
         .name("parsebin")
         .build()
         .map_err(|e| unsupported("parsebin", &e))?;
+    // framesrc patches the bytes qtdemux reads for some MP4s (see `MovieDurationFix`): the
+    // index must see the frames framesrc will show.
+    let movie_duration_fix = MovieDurationFix::for_file(path).map(Arc::new);
+    if let Some(fix) = &movie_duration_fix {
+        tracing::debug!(
+            duration = %fix.original_duration(),
+            patched = %fix.patched_duration(),
+            "edit list past media time 0: patching the movie duration for qtdemux"
+        );
+        let fix = fix.clone();
+        MovieDurationFix::install(
+            &filesrc.static_pad("src").expect("filesrc has a src pad"),
+            move || Some(fix.clone()),
+        );
+    }
     let pipeline = PipelineGuard(gst::Pipeline::new());
     pipeline
         .0
@@ -285,7 +302,11 @@ fn scan(path: &Path, timeout: Duration) -> Result<Scan, ProbeError> {
         }
     }
 
-    let duration = pipeline.0.query_duration::<gst::ClockTime>();
+    // With the fix, qtdemux reports the patched duration.
+    let duration = match &movie_duration_fix {
+        Some(fix) => Some(fix.original_duration()),
+        None => pipeline.0.query_duration::<gst::ClockTime>(),
+    };
     let mut scan = std::mem::take(&mut *lock(&shared));
     scan.duration = duration;
     for stream in [&mut scan.video, &mut scan.audio].into_iter().flatten() {

@@ -1,4 +1,4 @@
-use std::sync::{LazyLock, Mutex, OnceLock};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use gst::glib;
 use gst::prelude::*;
@@ -7,6 +7,7 @@ use gst::subclass::prelude::*;
 use super::range::{decoder_segment, BufferAction, Kind, RangeFilter};
 use super::restamp::{self, Restamp};
 use super::skip;
+use crate::movie_duration::MovieDurationFix;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -58,6 +59,8 @@ struct State {
     seek_seqnum: Option<gst::Seqnum>,
     /// How far before `start` the seek goes: see [`seek_lead`].
     seek_lead: gst::ClockTime,
+    /// The qtdemux workaround for this file, if it needs it (see [`MovieDurationFix`]).
+    movie_duration_fix: Option<Arc<MovieDurationFix>>,
 }
 
 #[derive(Default)]
@@ -83,6 +86,18 @@ impl FrameSrc {
         };
         let filesrc = make("filesrc")?;
         let decodebin = make("decodebin")?;
+        // GStreamer 1.22's qtdemux ends tracks whose edit list starts past media time 0
+        // early; the file's bytes are patched on their way to it.
+        MovieDurationFix::install(
+            &filesrc.static_pad("src").expect("filesrc has a src pad"),
+            glib::clone!(
+                #[weak(rename_to = this)]
+                self,
+                #[upgrade_or]
+                None,
+                move || this.state.lock().unwrap().movie_duration_fix.clone()
+            ),
+        );
         let obj = self.obj();
         obj.add_many([&filesrc, &decodebin])
             .and_then(|_| filesrc.link(&decodebin))
@@ -651,8 +666,14 @@ impl ElementImpl for FrameSrc {
                 if let Some(filesrc) = self.filesrc.get() {
                     filesrc.set_property("location", settings.location.as_deref());
                 }
+                let movie_duration_fix = settings
+                    .location
+                    .as_deref()
+                    .and_then(|location| MovieDurationFix::for_file(location.as_ref()))
+                    .map(Arc::new);
                 *self.state.lock().unwrap() = State {
                     settings,
+                    movie_duration_fix,
                     ..State::default()
                 };
             }

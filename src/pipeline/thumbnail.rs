@@ -19,14 +19,31 @@ pub enum ThumbnailError {
     WrongFrame { want: u32, got: Option<u32> },
 }
 
-/// The pipeline for `thumbnail`: framesrc (exactly that frame) ! videocrop ! videoscale !
-/// capsfilter ! pipelines/thumbnail.gst.
+/// The pipeline for `thumbnail`: framesrc (exactly that frame) ! [videoconvert ! videoflip,
+/// for sideways files] ! videocrop ! videoscale ! capsfilter ! pipelines/thumbnail.gst.
 pub fn composition(thumbnail: &ThumbnailJob, files: &PipelineFiles) -> Composition {
     let (file, frame) = (&thumbnail.file, thumbnail.frame);
     let mut stages = vec![Stage::Element(super::source::frame_range(
         file, frame, frame, false,
     ))];
+    // Upright first: the crop is in the upright picture's pixels.
+    stages.extend(super::source::upright(file));
     if let Some(crop) = thumbnail.crop {
+        // Cut in RGB, where every pixel has its own colour: videocrop on 4:2:0 at an odd x or
+        // y keeps the chroma of the pixel pair the edge splits, half a pixel off (16-20 dB
+        // against the frame's own pixels on sharp colour edges). The chain's videoconvert
+        // then passes RGB through.
+        stages.push(Stage::Element(ElementSpec::new("videoconvert")));
+        stages.push(Stage::Element(
+            ElementSpec::new("capsfilter").prop(
+                "caps",
+                Prop::Caps(
+                    gst::Caps::builder("video/x-raw")
+                        .field("format", "RGB")
+                        .build(),
+                ),
+            ),
+        ));
         let px = |v: u32| Prop::I32(v as i32);
         stages.push(Stage::Element(
             ElementSpec::new("videocrop")

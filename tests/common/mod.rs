@@ -202,13 +202,14 @@ pub fn long_gop_mp4() -> PathBuf {
     )
 }
 
-/// Frame `n` of `video` as ffmpeg's select filter picks it, as RGB24 bytes.
+/// Frame `n` of `video` as ffmpeg's select filter picks it, as RGB24 bytes, cropped to
+/// `(x, y, w, h)` of its RGB pixels (ffmpeg's crop on 4:2:0 would round x and y down to
+/// even).
 pub fn ffmpeg_frame(video: &Path, n: u32, crop: Option<(u32, u32, u32, u32)>) -> Vec<u8> {
-    let mut filter = format!("select=eq(n\\,{n})");
+    let mut filter = format!("select=eq(n\\,{n}),format=rgb24");
     if let Some((x, y, w, h)) = crop {
         filter.push_str(&format!(",crop={w}:{h}:{x}:{y}"));
     }
-    filter.push_str(",format=rgb24");
     decode_rgb(&[
         "-i",
         video.to_str().unwrap(),
@@ -271,7 +272,10 @@ pub fn ffprobe_values(video: &Path, select: &str, entry: &str) -> Vec<String> {
         .output()
         .unwrap();
     let text = String::from_utf8(output.stdout).unwrap();
-    text.split_whitespace().map(str::to_owned).collect()
+    // A stream with side data (a display matrix) gets an empty side-data column: `50,`.
+    text.split_whitespace()
+        .map(|value| value.trim_end_matches(',').to_owned())
+        .collect()
 }
 
 pub fn frame_count(video: &Path) -> u32 {

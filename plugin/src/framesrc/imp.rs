@@ -1,3 +1,4 @@
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use gst::glib;
@@ -61,6 +62,9 @@ struct State {
     seek_lead: gst::ClockTime,
     /// The qtdemux workaround for this file, if it needs it (see [`MovieDurationFix`]).
     movie_duration_fix: Option<Arc<MovieDurationFix>>,
+    /// Set when the video range is complete (EOS sent downstream): see
+    /// [`feed_nothing_after_the_range`].
+    video_done: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
@@ -164,6 +168,8 @@ impl FrameSrc {
                     }
                     sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, start_decoding_earlier);
                     sink.add_probe(gst::PadProbeType::BUFFER, skip_unreferenced_before_start);
+                    let done = this.state.lock().unwrap().video_done.clone();
+                    feed_nothing_after_the_range(&sink, done);
                 } else if klass.contains("Decoder") && klass.contains("Audio") {
                     if let Some(src) = element.static_pad("src") {
                         this.steady_audio_decoder_state(&sink, &src);
@@ -345,6 +351,13 @@ impl FrameSrc {
             }
             Outcome::Buffer(BufferAction::End) => {
                 gst::debug!(CAT, obj = ghost, "Past the stop, sending EOS");
+                if ghost.name() == "video" {
+                    self.state
+                        .lock()
+                        .unwrap()
+                        .video_done
+                        .store(true, Ordering::SeqCst);
+                }
                 ghost.push_event(gst::event::Eos::new());
                 // Upstream stops feeding this stream; the demuxer stops reading once every
                 // stream has said so.
@@ -464,6 +477,24 @@ fn repair_timestamps_after_seek(sink: &gst::Pad) {
             gst::PadProbeReturn::Ok
         },
     );
+}
+
+/// Refuses the video decoder any packet once the range is complete (`done`): the demuxer
+/// learns that this stream is over from the first refusal, and the decoder decodes nothing
+/// nobody wants.
+///
+/// GStreamer 1.22's av1dec (libaom) fails on the packet that follows the one whose frame
+/// got EOS back from downstream ("Failed to decode frame", an error on the bus) in most
+/// runs: a 31-frame clip of an AV1 WebM ended with that error, after its last frame, and was
+/// cut. (Seen with libaom 3.6; the failed packet is one framecast does not want.)
+fn feed_nothing_after_the_range(sink: &gst::Pad, done: Arc<AtomicBool>) {
+    sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if !done.load(Ordering::SeqCst) {
+            return gst::PadProbeReturn::Ok;
+        }
+        info.flow_res = Err(gst::FlowError::Eos);
+        gst::PadProbeReturn::Handled
+    });
 }
 
 /// Replaces the segments going into a video decoder with [`decoder_segment`]s.

@@ -535,6 +535,32 @@ fn vp9_webm() {
     media.check_common_ranges();
 }
 
+/// AV1 (libaom's av1dec) ranges, repeated: after a range's end decodebin may feed the
+/// decoder a packet frames later, which it refuses with an error on the bus; framesrc feeds
+/// it nothing once the range is complete (see `feed_nothing_after_the_range`). That
+/// failure depends on thread timing (a tag event reaching decodebin's multiqueue after the
+/// EOS): these runs catch it only now and then, `tests/formats.rs` through the server more
+/// often.
+#[test]
+fn av1_webm_ranges_end_without_a_decoder_error() {
+    let dir = TempDir::new().unwrap();
+    let path = ffmpeg_marked(
+        &dir,
+        "av1.webm",
+        ("25", 3),
+        true,
+        "-c:v libsvtav1 -preset 12 -g 25 -c:a libopus",
+    );
+    let media = Media::new(path, SAME_AS_FFMPEG);
+    assert_eq!(media.times.len(), 75);
+    // With the audio, the pipeline runs on after the video's end, long enough for the
+    // decoder's error to reach the bus.
+    for _ in 0..6 {
+        check_audio(&media, 0, 30);
+    }
+    media.check_common_ranges();
+}
+
 /// The audio of frames `first..=last` starts and ends with them.
 fn check_audio(media: &Media, first: usize, last: usize) {
     let (start, stop) = media.range(first, last);

@@ -483,10 +483,13 @@ fn repair_timestamps_after_seek(sink: &gst::Pad) {
 /// learns that this stream is over from the first refusal, and the decoder decodes nothing
 /// nobody wants.
 ///
-/// GStreamer 1.22's av1dec (libaom) fails on the packet that follows the one whose frame
-/// got EOS back from downstream ("Failed to decode frame", an error on the bus) in most
-/// runs: a 31-frame clip of an AV1 WebM ended with that error, after its last frame, and was
-/// cut. (Seen with libaom 3.6; the failed packet is one framecast does not want.)
+/// Without this, GStreamer 1.22's decodebin does not stop feeding the decoder: after the
+/// decoder returned EOS (our range ended), its multiqueue drops the packets it holds, but
+/// a tag event from the demuxer resets the pad's flow and the next packet goes through,
+/// frames later. av1dec (libaom) refuses a packet whose reference frames it never saw and
+/// posts "Failed to decode frame" on the bus, which cut a 31-frame /clip of an AV1 WebM
+/// after its last frame (about one request in two on a loaded machine; decoders that
+/// conceal such gaps show nothing).
 fn feed_nothing_after_the_range(sink: &gst::Pad, done: Arc<AtomicBool>) {
     sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if !done.load(Ordering::SeqCst) {

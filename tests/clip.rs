@@ -133,10 +133,8 @@ impl Clips {
         let video_stream = streams.iter().find(|s| s.kind == "video").unwrap();
         assert_eq!(video_stream.codec, "h264");
         assert_eq!(video_stream.pix_fmt, "yuv420p");
-        assert!(
-            ["Main", "High"].contains(&video_stream.profile.as_str()),
-            "{video_stream:?}"
-        );
+        // pipelines/clip-video.gst asks x264 for High, as the README says.
+        assert_eq!(video_stream.profile, "High", "{video_stream:?}");
         assert_eq!(
             video_stream.frames,
             last - first + 1,
@@ -390,8 +388,15 @@ fn disconnect_frees_the_pipeline() {
     }
     assert!(head.starts_with(b"HTTP/1.1 200"));
     // The client stops reading: backpressure holds the pipeline, which stays live.
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(c.active_pipelines(), 1);
+    let stopped = Instant::now();
+    while c.active_pipelines() != 1 {
+        assert!(
+            stopped.elapsed() < Duration::from_secs(10),
+            "no live pipeline {:?} after the client stopped reading",
+            stopped.elapsed()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     drop(connection);
     let dropped = Instant::now();
     while c.active_pipelines() != 0 {

@@ -8,8 +8,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use common::{
-    assert_json_error, client, decode_rgb, ffmpeg, ffmpeg_frame, frame_count, generated,
-    lavfi_h264, psnr, source, Server,
+    assert_json_error, client, decode_rgb, ffmpeg_frame, frame_count, generated, lavfi_h264, psnr,
+    source, Server,
 };
 
 /// 320x240 landscape with motion, 2 s at 25 fps, stream-copied with a display rotation of
@@ -22,17 +22,17 @@ fn rotated_mp4(degrees: u32) -> PathBuf {
         None,
         &["-preset", "veryfast", "-g", "25", "-bf", "2"],
     );
-    generated(&format!("rotation-{degrees}.mp4"), |path| {
-        ffmpeg(&[
+    generated(
+        &format!("rotation-{degrees}.mp4"),
+        &[
             "-i",
             landscape.to_str().unwrap(),
             "-c",
             "copy",
             "-metadata:s:v",
             &format!("rotate={degrees}"),
-            path.to_str().unwrap(),
-        ])
-    })
+        ],
+    )
 }
 
 struct Rotated {
@@ -207,17 +207,17 @@ fn grey_rotated_mp4() -> PathBuf {
         None,
         &["-preset", "veryfast"],
     );
-    generated("rotation-grey-90.mp4", |path| {
-        ffmpeg(&[
+    generated(
+        "rotation-grey-90.mp4",
+        &[
             "-i",
             landscape.to_str().unwrap(),
             "-c",
             "copy",
             "-metadata:s:v",
             "rotate=90",
-            path.to_str().unwrap(),
-        ])
-    })
+        ],
+    )
 }
 
 #[test]

@@ -35,7 +35,10 @@ pub fn composition(thumbnail: &ThumbnailJob, files: &PipelineFiles) -> Compositi
         // off (16-20 dB against the frame's own pixels on sharp colour edges); videoscale
         // (GStreamer 1.22) to a 4:2:0 frame one pixel wide gets its colour wrong (red for
         // grey). The chain's videoconvert then passes RGB through.
-        stages.push(Stage::Element(ElementSpec::new("videoconvert")));
+        // Chroma repeated, not interpolated, as in pipelines/thumbnail.gst.
+        stages.push(Stage::Element(
+            ElementSpec::new("videoconvert").prop("chroma-mode", Prop::Enum("none")),
+        ));
         stages.push(Stage::Element(
             ElementSpec::new("capsfilter").prop(
                 "caps",

@@ -550,26 +550,34 @@ fn audio_off_copies_the_video_when_the_codec_allows() {
 
     // An MP4 cut with an edit list between keyframes starts with frames that need a hidden
     // keyframe: re-encoded, as many frames as a clip of the whole file.
-    let cut = s.server.import(&common::edit_list_mp4(), None);
+    // Compared with ffmpeg's view of the file: every one of its frames, first and last
+    // included.
+    let video = common::edit_list_mp4();
+    let cut = s.server.import(&video, None);
     let token = s.server.token(&[&cut]);
-    let fetch = |query: &str| {
-        let response = client()
-            .get(s.server.url(&format!("/api/v1/file/{cut}/{query}")))
-            .bearer_auth(&token)
-            .send()
-            .unwrap();
-        assert_eq!(response.status(), 200, "{query}");
-        let path = s.dir.path().join(format!("cut-{}.ts", query.len()));
-        std::fs::write(&path, response.bytes().unwrap()).unwrap();
-        frame_count(&path)
-    };
-    let frames = fetch("video?audio=off");
-    assert!(frames > 0);
-    let last = frames - 1;
-    assert_eq!(
-        fetch(&format!("clip?start_frame=0&end_frame={last}&audio=off")),
-        frames
-    );
+    let response = client()
+        .get(s.server.url(&format!("/api/v1/file/{cut}/video?audio=off")))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let path = s.dir.path().join("cut.ts");
+    std::fs::write(&path, response.bytes().unwrap()).unwrap();
+    let frames = frame_count(&video);
+    assert_eq!(frame_count(&path), frames);
+    assert_eq!(video_codec(&path), "h264");
+    for (ours, theirs) in [(0, 0), (frames - 1, frames - 1)] {
+        // Re-encoded by x264 at quantizer 23: 30 dB, as clips.
+        let got = ffmpeg_frame(&path, ours, None);
+        let exact = common::psnr(&got, &ffmpeg_frame(&video, theirs, None));
+        assert!(exact >= 30.0, "frame {theirs}: {exact:.1} dB");
+        let neighbour = if theirs == 0 { 1 } else { theirs - 1 };
+        let other = common::psnr(&got, &ffmpeg_frame(&video, neighbour, None));
+        assert!(
+            exact > other,
+            "frame {theirs}: {exact:.1} dB, {neighbour}: {other:.1}"
+        );
+    }
 }
 
 /// format=mp4 on every re-encoded stream: the same frames, boxes and audio as MPEG-TS, in

@@ -5,11 +5,14 @@ use gst::glib;
 mod detectionoverlay;
 pub mod detections;
 mod framesrc;
+mod jpegpad;
+pub mod movie_duration;
 
 pub use detectionoverlay::{detection_color, DetectionOverlay, Mode as DetectionOverlayMode};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     framesrc::register(plugin)?;
+    jpegpad::register(plugin)?;
     detectionoverlay::register(plugin)
 }
 

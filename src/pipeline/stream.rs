@@ -80,6 +80,8 @@ fn reencode(job: &StreamJob, files: &PipelineFiles, drawing: &Drawing) -> Compos
         )
     };
     let mut video = vec![queue()];
+    // Upright before anything is drawn: detection boxes are in the upright picture's pixels.
+    video.extend(super::source::upright(file));
     if let Some(overlay) = &job.overlay {
         // The overlay draws in the common 8-bit formats; others (10-bit, say) are converted
         // to the nearest of those. Formats it draws in pass through untouched.

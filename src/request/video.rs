@@ -9,6 +9,7 @@ use super::stream::{self, Coding, Detections, Overlay, StreamJob, DETECTIONS_CAC
 use super::{Job, PlanError};
 use crate::catalog::FileRecord;
 use crate::media::codec::{self, ByteStream};
+use crate::media::Orientation;
 
 /// `/video/bbox` (`debug` false unless mode=debug) and `/video?mode=debug` (`debug` true):
 /// the video from `start` to its end with every detection drawn.
@@ -71,9 +72,12 @@ pub fn plan(file: FileRecord, query: &QueryParams) -> Result<Job, PlanError> {
 }
 
 /// How the file's video goes into MPEG-TS as it is, if it does: a codec MPEG-TS carries,
-/// starting at a keyframe. (An MP4 cut with an edit list between keyframes starts with
-/// frames that only show after decoding a hidden keyframe, which the muxer drops: those
-/// are re-encoded.)
+/// starting at a keyframe, shown as decoded. (An MP4 cut with an edit list between
+/// keyframes starts with frames that only show after decoding a hidden keyframe, which the
+/// muxer drops; a sideways file's rotation lives in its container, which MPEG-TS cannot
+/// carry: those are re-encoded.)
 fn copyable(file: &FileRecord) -> Option<ByteStream> {
-    codec::byte_stream(&file.media.video_codec).filter(|_| file.media.frame_index.is_keyframe(0))
+    let index = &file.media.frame_index;
+    codec::byte_stream(&file.media.video_codec)
+        .filter(|_| index.is_keyframe(0) && index.orientation() == Orientation::Identity)
 }

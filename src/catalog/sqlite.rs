@@ -366,7 +366,7 @@ impl Inner {
         let open = self.connection()?;
         let connection = &open.connection;
         let mut query = connection.prepare(&format!(
-            "SELECT {SUMMARY_COLUMNS} FROM files f ORDER BY f.imported_at, f.file_uuid"
+            "SELECT {SUMMARY_COLUMNS} FROM files f ORDER BY f.imported_at, f.rowid"
         ))?;
         let rows = query.query_map([], summary)?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -11,5 +11,6 @@ pub mod import;
 pub mod media;
 pub mod metrics;
 pub mod pipeline;
+pub mod reload;
 pub mod request;
 pub mod serve;

@@ -53,6 +53,7 @@ macro_rules! lower_case_label_value {
 lower_case_label_value!(PipelineKind);
 lower_case_label_value!(PipelineFailure);
 lower_case_label_value!(CacheOutcome);
+lower_case_label_value!(ReloadOutcome);
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
@@ -106,6 +107,18 @@ pub struct CacheLabels {
     pub outcome: CacheOutcome,
 }
 
+/// How a reload (SIGHUP) ended: applied, or refused with the old keys and files kept.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    Applied,
+    Refused,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    pub outcome: ReloadOutcome,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
@@ -118,6 +131,7 @@ pub struct Metrics {
     pub admission_rejections: Family<KindLabels, Counter>,
     pub pipeline_memory_reserved_bytes: Gauge,
     pub thumbnail_cache: Family<CacheLabels, Counter>,
+    pub reloads: Family<ReloadLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -189,6 +203,12 @@ impl Metrics {
             "Thumbnail cache lookups, by outcome (hit or miss)",
             thumbnail_cache.clone(),
         );
+        let reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "reloads",
+            "Reloads of keys and pipeline files (SIGHUP), by outcome (applied or refused)",
+            reloads.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -201,6 +221,7 @@ impl Metrics {
             admission_rejections,
             pipeline_memory_reserved_bytes,
             thumbnail_cache,
+            reloads,
         }
     }
 

@@ -4,6 +4,7 @@
 //! default, and another store (PostgreSQL beside the analytics database) can be added by
 //! implementing the trait.
 
+pub mod backup;
 mod sqlite;
 
 use std::fmt;

@@ -29,7 +29,7 @@ pub async fn respond(
     if super::is_head(req) {
         return Ok(headers.finish());
     }
-    let composition = stream::composition(&job, &state.pipelines, &state.catalog_path);
+    let composition = stream::composition(&job, &state.pipelines.load(), &state.catalog_path);
     let expected = stream::expected(&job);
     tracing::debug!(
         launch = %launch::launch_line(&composition, &file_name),

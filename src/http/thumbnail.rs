@@ -35,7 +35,9 @@ pub async fn respond(
     state: &AppState,
     job: ThumbnailJob,
 ) -> Result<Response, ApiError> {
-    let etag = thumbnail::etag(&job, &state.pipelines);
+    // One snapshot for the ETag and the pipeline, even if a reload swaps the files between.
+    let pipelines = state.pipelines.load_full();
+    let etag = thumbnail::etag(&job, &pipelines);
     let typed_etag: ETag = etag.parse().expect("hex etag is valid");
     let response = || {
         Response::builder()
@@ -63,7 +65,7 @@ pub async fn respond(
         }
         None => {
             metrics().thumbnail_cache_lookup(CacheOutcome::Miss);
-            let jpeg = bytes::Bytes::from(run(state, job).await?);
+            let jpeg = bytes::Bytes::from(run(state, job, &pipelines).await?);
             state.thumbnails.insert(etag, jpeg.clone());
             jpeg
         }
@@ -72,8 +74,12 @@ pub async fn respond(
 }
 
 /// Runs the job's pipeline in an admission slot.
-async fn run(state: &AppState, job: ThumbnailJob) -> Result<Vec<u8>, ApiError> {
-    let composition = thumbnail::composition(&job, &state.pipelines);
+async fn run(
+    state: &AppState,
+    job: ThumbnailJob,
+    pipelines: &crate::pipeline::PipelineFiles,
+) -> Result<Vec<u8>, ApiError> {
+    let composition = thumbnail::composition(&job, pipelines);
     tracing::debug!(
         launch = %launch::launch_line(&composition, "frame.jpg"),
         "thumbnail pipeline"

@@ -9,6 +9,9 @@ packages=(
   gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav
   libcairo2-dev libsqlite3-dev
   ffmpeg
+  # Packaging checks (make test-packaging, test-deb): promtool, the flatpak manifest's
+  # YAML, test keys; dpkg-dev for cargo-deb's dependency scan.
+  prometheus python3-yaml openssl dpkg-dev
 )
 
 missing=()

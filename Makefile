@@ -58,6 +58,7 @@ test-deb: deb
 test-packaging: deps
 	python3 scripts/check-flatpak.py
 	promtool check rules docs/alerts.yml
+	promtool test rules docs/alerts.test.yml
 
 ## What flatpak-builder would compile, here: vendored sources only, no network, --frozen.
 ## Slow (a full release build in a temporary directory); not part of `make test`.

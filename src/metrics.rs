@@ -204,6 +204,11 @@ impl Metrics {
             thumbnail_cache.clone(),
         );
         let reloads = Family::<ReloadLabels, Counter>::default();
+        // Both series from the start, at 0: an alert on increase() misses the first
+        // refusal of a series that appears with the value 1.
+        for outcome in [ReloadOutcome::Applied, ReloadOutcome::Refused] {
+            reloads.get_or_create(&ReloadLabels { outcome });
+        }
         registry.register(
             "reloads",
             "Reloads of keys and pipeline files (SIGHUP), by outcome (applied or refused)",

@@ -207,7 +207,7 @@ impl Metrics {
         // Both series from the start, at 0: an alert on increase() misses the first
         // refusal of a series that appears with the value 1.
         for outcome in [ReloadOutcome::Applied, ReloadOutcome::Refused] {
-            reloads.get_or_create(&ReloadLabels { outcome });
+            let _ = reloads.get_or_create(&ReloadLabels { outcome });
         }
         registry.register(
             "reloads",

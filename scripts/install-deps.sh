@@ -14,6 +14,9 @@ packages=(
   ffmpeg
   # The viewer's browser tests (tests/browser.rs): headless Chromium over WebDriver.
   chromium chromium-driver
+  # Packaging checks (make test-packaging, test-deb): promtool, the flatpak manifest's
+  # YAML, test keys; dpkg-dev for cargo-deb's dependency scan.
+  prometheus python3-yaml openssl dpkg-dev
 )
 
 missing=()

@@ -2,16 +2,29 @@
 //!
 //! Scope is the space-separated `scope` claim: `file:<uuid>` grants one file, `files:read`
 //! grants every file.
+//!
+//! Several keys verify at once, so that keys can be rotated without logging anyone out:
+//! HMAC secrets (`jwt_secrets`, `jwt_secret`), PEM public keys (`jwt_public_key(s)`) and an
+//! identity provider's JWK set (`jwks_url`, see [`jwks`]). A token's `kid` header picks
+//! the key it names; a token without `kid`, or naming no key we have (after one JWKS
+//! refresh), is tried against every key of its algorithm's family. Either way only
+//! configured keys can verify it. The whole set is swapped at once on SIGHUP.
+
+mod jwks;
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use arc_swap::ArcSwap;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::catalog::FileUuid;
-use crate::config::Config;
+use crate::config::{Config, ConfigError};
+pub use jwks::Jwks;
 
 pub const ALL_FILES_SCOPE: &str = "files:read";
 
@@ -76,51 +89,142 @@ impl Grant {
 pub enum AuthError {
     #[error("cannot read the JWT public key {path}: {reason}")]
     PublicKey { path: String, reason: String },
+    #[error("jwks_url {url:?}: {reason}")]
+    JwksUrl { url: String, reason: String },
     #[error("cannot sign the token: {0}")]
     Signing(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
 }
 
-pub struct Verifier {
-    hmac: DecodingKey,
-    public: Option<(DecodingKey, Algorithm)>,
+/// One verification key and the `kid` that names it.
+#[derive(Clone)]
+pub(crate) struct NamedKey {
+    kid: String,
+    key: DecodingKey,
+    /// For public keys the one algorithm they verify (RS256 or ES256); HS256 for secrets,
+    /// which verify HS256/384/512 alike.
+    alg: Algorithm,
+}
+
+/// The `kid` of an HMAC secret: a digest prefix, so that tokens can name their secret
+/// without revealing it, and the same secret always gets the same `kid`.
+pub fn secret_kid(secret: &[u8]) -> String {
+    format!("hs-{}", &hex::encode(Sha256::digest(secret))[..16])
+}
+
+/// Everything verification depends on, replaced as a whole on reload.
+pub struct KeySet {
+    /// HMAC secrets, the signing one first.
+    secrets: Vec<NamedKey>,
+    /// PEM public keys, `kid` from the file name.
+    public: Vec<NamedKey>,
+    jwks: Option<Arc<Jwks>>,
     issuer: Option<String>,
     audience: Option<String>,
     leeway: u64,
 }
 
-impl Verifier {
-    pub fn new(config: &Config, secret: &[u8]) -> Result<Self, AuthError> {
+impl KeySet {
+    /// Reads the configured keys (no network: the JWK set is fetched by [`Verifier`]).
+    pub fn load(config: &Config) -> Result<KeySet, AuthError> {
+        let secrets = config
+            .resolve_jwt_secrets()?
+            .iter()
+            .map(|secret| NamedKey {
+                kid: secret_kid(secret),
+                key: DecodingKey::from_secret(secret),
+                alg: Algorithm::HS256,
+            })
+            .collect();
         let public = config
             .jwt_public_key
+            .iter()
+            .chain(&config.jwt_public_keys)
+            .map(|path| load_public_key(path))
+            .collect::<Result<_, _>>()?;
+        let jwks = config
+            .jwks_url
             .as_deref()
-            .map(load_public_key)
-            .transpose()?;
-        Ok(Verifier {
-            hmac: DecodingKey::from_secret(secret),
+            .map(Jwks::new)
+            .transpose()?
+            .map(Arc::new);
+        Ok(KeySet {
+            secrets,
             public,
+            jwks,
             issuer: config.jwt_issuer.clone(),
             audience: config.jwt_audience.clone(),
             leeway: config.jwt_leeway_seconds,
         })
     }
 
-    /// Checks signature, `exp` (required), `nbf`, and `iss`/`aud` when configured.
-    /// The error is a sentence for the client: it says what to fix, never echoes the token.
-    pub fn verify(&self, token: &str) -> Result<Grant, String> {
-        let header = jsonwebtoken::decode_header(token)
-            .map_err(|_| "the bearer token is not a well-formed JWT".to_owned())?;
-        let (key, algorithms) = match header.alg {
-            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => (
-                &self.hmac,
-                vec![Algorithm::HS256, Algorithm::HS384, Algorithm::HS512],
-            ),
-            alg => match &self.public {
-                Some((key, public_alg)) if *public_alg == alg => (key, vec![alg]),
-                _ => return Err(format!("tokens signed with {alg:?} are not accepted here")),
-            },
+    /// For the log: which keys, by `kid` (never the keys themselves).
+    pub fn describe(&self) -> String {
+        let kids = |keys: &[NamedKey]| {
+            keys.iter()
+                .map(|k| k.kid.as_str())
+                .collect::<Vec<_>>()
+                .join(",")
         };
-        let mut validation = Validation::new(algorithms[0]);
-        validation.algorithms = algorithms;
+        format!(
+            "secrets [{}] (the first signs), public keys [{}], jwks {}",
+            kids(&self.secrets),
+            kids(&self.public),
+            self.jwks.as_ref().map_or("none", |j| j.url())
+        )
+    }
+
+    /// The keys a token with this header may have been signed with: the one its `kid`
+    /// names, else every key of its algorithm's family. `None` when the algorithm is not
+    /// accepted at all.
+    fn candidates(&self, alg: Algorithm, kid: Option<&str>) -> Option<Vec<NamedKey>> {
+        let family: Vec<NamedKey> = match alg {
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => self.secrets.clone(),
+            Algorithm::RS256 | Algorithm::ES256 => {
+                let mut keys: Vec<NamedKey> = self
+                    .public
+                    .iter()
+                    .filter(|k| k.alg == alg)
+                    .cloned()
+                    .collect();
+                if let Some(jwks) = &self.jwks {
+                    keys.extend(jwks.keys().iter().filter(|k| k.alg == alg).cloned());
+                }
+                keys
+            }
+            _ => return None,
+        };
+        if family.is_empty() {
+            return None;
+        }
+        if let Some(kid) = kid {
+            if let Some(named) = family.iter().find(|k| k.kid == kid) {
+                return Some(vec![named.clone()]);
+            }
+        }
+        Some(family)
+    }
+
+    fn knows_kid(&self, kid: &str) -> bool {
+        self.secrets
+            .iter()
+            .chain(&self.public)
+            .any(|k| k.kid == kid)
+            || self
+                .jwks
+                .as_ref()
+                .is_some_and(|jwks| jwks.keys().iter().any(|k| k.kid == kid))
+    }
+
+    fn validation(&self, alg: Algorithm) -> Validation {
+        let mut validation = Validation::new(alg);
+        validation.algorithms = match alg {
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512 => {
+                vec![Algorithm::HS256, Algorithm::HS384, Algorithm::HS512]
+            }
+            alg => vec![alg],
+        };
         validation.leeway = self.leeway;
         validation.validate_nbf = true;
         // A configured iss/aud must be present, not merely correct when present.
@@ -140,67 +244,191 @@ impl Verifier {
             None => validation.validate_aud = false,
         }
         validation.set_required_spec_claims(&required);
-        let data = jsonwebtoken::decode::<Claims>(token, key, &validation).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            match e.kind() {
-                ErrorKind::ExpiredSignature => "the token has expired; get a new one".to_owned(),
-                ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".to_owned(),
-                ErrorKind::InvalidSignature => "the token's signature does not verify".to_owned(),
-                ErrorKind::MissingRequiredClaim(claim) => {
-                    format!("the token lacks the required `{claim}` claim")
-                }
-                ErrorKind::InvalidIssuer => "the token's issuer (iss) is not accepted".to_owned(),
-                ErrorKind::InvalidAudience => {
-                    "the token's audience (aud) is not accepted".to_owned()
-                }
-                // Never the library's text: serde's names internal types ("untagged enum
-                // Scope") and quotes claim values, which may be kilobytes long.
-                ErrorKind::InvalidClaimFormat(claim) => format!(
-                    "the token's {} claim has the wrong type",
-                    crate::client_text::quote(claim)
-                ),
-                ErrorKind::Json(_) => CLAIMS_SHAPE.to_owned(),
-                ErrorKind::Base64(_) | ErrorKind::Utf8(_) | ErrorKind::InvalidToken => {
-                    "the bearer token is not a well-formed JWT".to_owned()
-                }
-                ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
-                    "the token's algorithm is not accepted here".to_owned()
-                }
-                _ => "the token is invalid".to_owned(),
-            }
-        })?;
-        let items = data.claims.scope.items();
-        Ok(Grant {
-            all_files: items.contains(&ALL_FILES_SCOPE),
-            files: items
-                .iter()
-                .filter_map(|s| s.strip_prefix("file:"))
-                .filter_map(|uuid| uuid.parse::<FileUuid>().ok())
-                .map(|uuid| uuid.to_string())
-                .collect(),
-        })
+        validation
     }
 }
 
-fn load_public_key(path: &Path) -> Result<(DecodingKey, Algorithm), AuthError> {
+/// Verifies tokens against the current [`KeySet`], which [`Verifier::install`] swaps.
+pub struct Verifier {
+    keys: ArcSwap<KeySet>,
+}
+
+impl Verifier {
+    pub fn new(keys: KeySet) -> Self {
+        Verifier {
+            keys: ArcSwap::from_pointee(keys),
+        }
+    }
+
+    /// Loads the configured keys and fetches the JWK set, if any. An identity provider
+    /// that does not answer is logged, not fatal: tokens signed with the other keys are
+    /// still served, and its keys are fetched when a token names one.
+    pub async fn start(config: &Config) -> Result<Self, AuthError> {
+        let verifier = Verifier::new(KeySet::load(config)?);
+        tracing::info!(keys = %verifier.keys.load().describe(), "verification keys loaded");
+        verifier.refresh_jwks().await;
+        Ok(verifier)
+    }
+
+    /// Replaces the keys. A JWK set at the same URL keeps its fetched keys and its
+    /// refresh limit.
+    pub fn install(&self, mut keys: KeySet) {
+        if let (Some(new), Some(old)) = (&keys.jwks, &self.keys.load().jwks) {
+            if new.url() == old.url() {
+                keys.jwks = Some(old.clone());
+            }
+        }
+        self.keys.store(Arc::new(keys));
+    }
+
+    pub fn describe(&self) -> String {
+        self.keys.load().describe()
+    }
+
+    /// Fetches the JWK set now (startup, reload); a failure keeps the keys fetched before.
+    pub async fn refresh_jwks(&self) {
+        let jwks = self.keys.load().jwks.clone();
+        if let Some(jwks) = jwks {
+            jwks.refresh().await;
+        }
+    }
+
+    /// Checks signature, `exp` (required), `nbf`, and `iss`/`aud` when configured.
+    /// The error is a sentence for the client: it says what to fix, never echoes the token.
+    pub async fn verify(&self, token: &str) -> Result<Grant, String> {
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| "the bearer token is not a well-formed JWT".to_owned())?;
+        let keys = self.keys.load_full();
+        if let Some(jwks) = &keys.jwks {
+            match header.kid.as_deref() {
+                // A kid we do not know may be the identity provider's new key.
+                Some(kid) if !keys.knows_kid(kid) => jwks.refresh_for_unknown_kid().await,
+                _ => jwks.refresh_if_stale(),
+            }
+        }
+        let Some(candidates) = keys.candidates(header.alg, header.kid.as_deref()) else {
+            return Err(format!(
+                "tokens signed with {:?} are not accepted here",
+                header.alg
+            ));
+        };
+        let validation = keys.validation(header.alg);
+        let mut last = None;
+        for candidate in &candidates {
+            match jsonwebtoken::decode::<Claims>(token, &candidate.key, &validation) {
+                Ok(data) => {
+                    tracing::debug!(kid = %candidate.kid, "token verified");
+                    return Ok(grant(&data.claims));
+                }
+                // The signature is checked before the claims: any other error means this
+                // was the right key, and says what is wrong with the token.
+                Err(e) if *e.kind() != jsonwebtoken::errors::ErrorKind::InvalidSignature => {
+                    return Err(client_reason(&e))
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.map_or_else(
+            || "the token's signature does not verify".to_owned(),
+            |e| client_reason(&e),
+        ))
+    }
+}
+
+fn grant(claims: &Claims) -> Grant {
+    let items = claims.scope.items();
+    Grant {
+        all_files: items.contains(&ALL_FILES_SCOPE),
+        files: items
+            .iter()
+            .filter_map(|s| s.strip_prefix("file:"))
+            .filter_map(|uuid| uuid.parse::<FileUuid>().ok())
+            .map(|uuid| uuid.to_string())
+            .collect(),
+    }
+}
+
+fn client_reason(e: &jsonwebtoken::errors::Error) -> String {
+    use jsonwebtoken::errors::ErrorKind;
+    match e.kind() {
+        ErrorKind::ExpiredSignature => "the token has expired; get a new one".to_owned(),
+        ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".to_owned(),
+        ErrorKind::InvalidSignature => "the token's signature does not verify".to_owned(),
+        ErrorKind::MissingRequiredClaim(claim) => {
+            format!("the token lacks the required `{claim}` claim")
+        }
+        ErrorKind::InvalidIssuer => "the token's issuer (iss) is not accepted".to_owned(),
+        ErrorKind::InvalidAudience => "the token's audience (aud) is not accepted".to_owned(),
+        // Never the library's text: serde's names internal types ("untagged enum Scope")
+        // and quotes claim values, which may be kilobytes long.
+        ErrorKind::InvalidClaimFormat(claim) => format!(
+            "the token's {} claim has the wrong type",
+            crate::client_text::quote(claim)
+        ),
+        ErrorKind::Json(_) => CLAIMS_SHAPE.to_owned(),
+        ErrorKind::Base64(_) | ErrorKind::Utf8(_) | ErrorKind::InvalidToken => {
+            "the bearer token is not a well-formed JWT".to_owned()
+        }
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
+            "the token's algorithm is not accepted here".to_owned()
+        }
+        _ => "the token is invalid".to_owned(),
+    }
+}
+
+/// A PEM public key; its `kid` is the file name without `.pem` (name the file after the
+/// issuer's key id).
+fn load_public_key(path: &Path) -> Result<NamedKey, AuthError> {
     let error = |reason: String| AuthError::PublicKey {
         path: path.display().to_string(),
         reason,
     };
     let pem = std::fs::read(path).map_err(|e| error(e.to_string()))?;
-    if let Ok(key) = DecodingKey::from_rsa_pem(&pem) {
-        return Ok((key, Algorithm::RS256));
-    }
-    DecodingKey::from_ec_pem(&pem)
-        .map(|key| (key, Algorithm::ES256))
-        .map_err(|_| error("neither an RSA nor an EC (P-256) public key in PEM form".into()))
+    let (key, alg) = if let Ok(key) = DecodingKey::from_rsa_pem(&pem) {
+        (key, Algorithm::RS256)
+    } else {
+        DecodingKey::from_ec_pem(&pem)
+            .map(|key| (key, Algorithm::ES256))
+            .map_err(|_| error("neither an RSA nor an EC (P-256) public key in PEM form".into()))?
+    };
+    let kid = path
+        .file_name()
+        .map(|name| name.to_string_lossy())
+        .map(|name| name.strip_suffix(".pem").unwrap_or(&name).to_owned())
+        .unwrap_or_default();
+    Ok(NamedKey { kid, key, alg })
 }
 
-/// Signs an HS256 token granting `scope` for `ttl_seconds`, carrying the configured
-/// issuer and audience so the server accepts it.
+/// The key `framecast token` signs with: the first configured secret (or the generated
+/// one), and its `kid`.
+pub struct SigningKey {
+    pub kid: String,
+    secret: Vec<u8>,
+}
+
+impl SigningKey {
+    pub fn from_config(config: &Config) -> Result<SigningKey, AuthError> {
+        let secret = config
+            .resolve_jwt_secrets()?
+            .into_iter()
+            .next()
+            .expect("resolve_jwt_secrets gives at least one");
+        Ok(SigningKey::new(&secret))
+    }
+
+    pub fn new(secret: &[u8]) -> SigningKey {
+        SigningKey {
+            kid: secret_kid(secret),
+            secret: secret.to_vec(),
+        }
+    }
+}
+
+/// Signs an HS256 token granting `scope` for `ttl_seconds`, naming its key in `kid` and
+/// carrying the configured issuer and audience so the server accepts it.
 pub fn issue(
     config: &Config,
-    secret: &[u8],
+    key: &SigningKey,
     scope: &[String],
     ttl_seconds: u64,
 ) -> Result<String, AuthError> {
@@ -216,53 +444,96 @@ pub fn issue(
         aud: config.jwt_audience.clone(),
         scope: Scope::Text(scope.join(" ")),
     };
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        &claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .map_err(|e| AuthError::Signing(e.to_string()))
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = Some(key.kid.clone());
+    jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&key.secret))
+        .map_err(|e| AuthError::Signing(e.to_string()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const SECRET: &[u8] = b"test-secret";
+    const SECRET: &str = "test-secret";
 
-    fn verifier(config: &Config) -> Verifier {
-        Verifier::new(config, SECRET).unwrap()
+    fn config_with_secrets(secrets: &[&str]) -> Config {
+        Config {
+            jwt_secrets: secrets.iter().map(|s| s.to_string()).collect(),
+            ..Config::default()
+        }
     }
 
-    #[test]
-    fn issued_token_grants_its_files_only() {
-        let config = Config::default();
+    fn verifier(config: &Config) -> Verifier {
+        Verifier::new(KeySet::load(config).unwrap())
+    }
+
+    fn token(config: &Config, secret: &str, scope: &[String]) -> String {
+        issue(config, &SigningKey::new(secret.as_bytes()), scope, 60).unwrap()
+    }
+
+    /// A token signed with `key` (PEM private key) and `alg`, with header `kid`.
+    fn signed(alg: Algorithm, key: &EncodingKey, kid: Option<&str>) -> String {
+        let mut header = Header::new(alg);
+        header.kid = kid.map(str::to_owned);
+        let claims = serde_json::json!({"exp": 9_999_999_999u64, "scope": "files:read"});
+        jsonwebtoken::encode(&header, &claims, key).unwrap()
+    }
+
+    /// An openssl-made key pair: (private key for signing, public key PEM file).
+    fn key_pair(dir: &Path, name: &str, algorithm: &[&str]) -> (Vec<u8>, std::path::PathBuf) {
+        let private = dir.join(format!("{name}.key"));
+        let public = dir.join(format!("{name}.pem"));
+        let run = |args: &[&str]| {
+            let status = std::process::Command::new("openssl")
+                .args(args)
+                .stderr(std::process::Stdio::null())
+                .status()
+                .expect("openssl runs");
+            assert!(status.success(), "openssl {args:?}");
+        };
+        let mut genpkey = vec!["genpkey", "-out", private.to_str().unwrap()];
+        genpkey.extend(algorithm);
+        run(&genpkey);
+        run(&[
+            "pkey",
+            "-in",
+            private.to_str().unwrap(),
+            "-pubout",
+            "-out",
+            public.to_str().unwrap(),
+        ]);
+        (std::fs::read(&private).unwrap(), public)
+    }
+
+    #[tokio::test]
+    async fn issued_token_grants_its_files_only() {
+        let config = config_with_secrets(&[SECRET]);
         let a = FileUuid::new_random();
         let b = FileUuid::new_random();
-        let token = issue(&config, SECRET, &[format!("file:{a}")], 60).unwrap();
-        let grant = verifier(&config).verify(&token).unwrap();
+        let token = token(&config, SECRET, &[format!("file:{a}")]);
+        let grant = verifier(&config).verify(&token).await.unwrap();
         assert!(grant.allows(a));
         assert!(!grant.allows(b));
 
-        let all = issue(&config, SECRET, &[ALL_FILES_SCOPE.into()], 60).unwrap();
-        assert!(verifier(&config).verify(&all).unwrap().allows(b));
+        let all = super::tests::token(&config, SECRET, &[ALL_FILES_SCOPE.into()]);
+        assert!(verifier(&config).verify(&all).await.unwrap().allows(b));
     }
 
-    #[test]
-    fn issuer_and_audience_are_enforced_when_configured() {
-        let plain = issue(&Config::default(), SECRET, &[], 60).unwrap();
+    #[tokio::test]
+    async fn issuer_and_audience_are_enforced_when_configured() {
+        let plain = token(&config_with_secrets(&[SECRET]), SECRET, &[]);
         let config = Config {
             jwt_issuer: Some("analytics".into()),
             jwt_audience: Some("framecast".into()),
-            ..Config::default()
+            ..config_with_secrets(&[SECRET])
         };
-        assert!(verifier(&config).verify(&plain).is_err());
-        let token = issue(&config, SECRET, &[], 60).unwrap();
-        assert!(verifier(&config).verify(&token).is_ok());
+        assert!(verifier(&config).verify(&plain).await.is_err());
+        let token = token(&config, SECRET, &[]);
+        assert!(verifier(&config).verify(&token).await.is_ok());
     }
 
     /// Signs `claims` as given (any JSON), as a client could.
-    fn signed(claims: &str) -> String {
+    fn signed_claims(claims: &str) -> String {
         use jsonwebtoken::crypto::sign;
         let header = r#"{"alg":"HS256","typ":"JWT"}"#;
         // base64url without padding, short of a dependency for one test.
@@ -282,21 +553,21 @@ mod tests {
         let message = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
         let signature = sign(
             message.as_bytes(),
-            &EncodingKey::from_secret(SECRET),
+            &EncodingKey::from_secret(SECRET.as_bytes()),
             Algorithm::HS256,
         )
         .unwrap();
         format!("{message}.{signature}")
     }
 
-    #[test]
-    fn refusals_name_no_internal_types_and_echo_no_claims() {
-        let verifier = verifier(&Config::default());
+    #[tokio::test]
+    async fn refusals_name_no_internal_types_and_echo_no_claims() {
+        let verifier = verifier(&config_with_secrets(&[SECRET]));
         let huge_exp = format!(r#"{{"exp": {}}}"#, "9".repeat(20_000));
         let float_exp = r#"{"exp": 1e308}"#.to_owned();
         let bad_scope = r#"{"exp": 9999999999, "scope": 7}"#.to_owned();
         for claims in [huge_exp, float_exp, bad_scope] {
-            let message = verifier.verify(&signed(&claims)).unwrap_err();
+            let message = verifier.verify(&signed_claims(&claims)).await.unwrap_err();
             assert!(message.len() < 300, "{message}");
             assert!(!message.contains("999999999"), "{message}");
             assert!(
@@ -306,13 +577,108 @@ mod tests {
         }
     }
 
-    #[test]
-    fn wrong_secret_and_alg_none_are_refused() {
-        let config = Config::default();
-        let token = issue(&config, b"other", &[], 60).unwrap();
-        assert!(verifier(&config).verify(&token).is_err());
+    #[tokio::test]
+    async fn wrong_secret_and_alg_none_are_refused() {
+        let config = config_with_secrets(&[SECRET]);
+        let token = token(&config, "other", &[]);
+        assert!(verifier(&config).verify(&token).await.is_err());
         // {"alg":"none","typ":"JWT"} . {"exp":9999999999,"scope":"files:read"} . (no signature)
         let none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJleHAiOjk5OTk5OTk5OTksInNjb3BlIjoiZmlsZXM6cmVhZCJ9.";
-        assert!(verifier(&config).verify(none).is_err());
+        assert!(verifier(&config).verify(none).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn every_secret_verifies_the_first_signs_and_kid_picks() {
+        let config = Config {
+            jwt_secret: Some("oldest".into()),
+            ..config_with_secrets(&["new", "old"])
+        };
+        let signing = SigningKey::from_config(&config).unwrap();
+        assert_eq!(signing.kid, secret_kid(b"new"));
+        let issued = issue(&config, &signing, &[], 60).unwrap();
+        let header = jsonwebtoken::decode_header(&issued).unwrap();
+        assert_eq!(header.kid.as_deref(), Some(secret_kid(b"new").as_str()));
+
+        let verifier = verifier(&config);
+        assert!(verifier.verify(&issued).await.is_ok());
+        // Tokens from before rotation carry no kid (or another issuer's): every secret
+        // is tried.
+        for secret in ["old", "oldest"] {
+            let mut header = Header::new(Algorithm::HS512);
+            for kid in [None, Some("someone-elses-kid".to_owned())] {
+                header.kid = kid;
+                let claims = serde_json::json!({"exp": 9_999_999_999u64});
+                let token = jsonwebtoken::encode(
+                    &header,
+                    &claims,
+                    &EncodingKey::from_secret(secret.as_bytes()),
+                )
+                .unwrap();
+                assert!(verifier.verify(&token).await.is_ok(), "{secret}");
+            }
+        }
+        // A kid naming one secret is checked against that secret only.
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(secret_kid(b"new"));
+        let claims = serde_json::json!({"exp": 9_999_999_999u64});
+        let misnamed =
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(b"old")).unwrap();
+        assert!(verifier.verify(&misnamed).await.is_err());
+
+        let removed = config_with_secrets(&["new"]);
+        assert!(self::verifier(&removed)
+            .verify(&token(&config, "old", &[]))
+            .await
+            .is_err());
+        assert!(KeySet::load(&config_with_secrets(&["new", ""])).is_err());
+    }
+
+    #[tokio::test]
+    async fn public_keys_are_chosen_by_kid_and_algorithm() {
+        let dir = tempfile::tempdir().unwrap();
+        let (rsa, rsa_pem) = key_pair(
+            dir.path(),
+            "idp-rsa",
+            &["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"],
+        );
+        let (ec, ec_pem) = key_pair(
+            dir.path(),
+            "idp-ec",
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        );
+        let (other, _) = key_pair(
+            dir.path(),
+            "other",
+            &["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"],
+        );
+        let config = Config {
+            jwt_public_key: Some(rsa_pem),
+            jwt_public_keys: vec![ec_pem],
+            ..config_with_secrets(&[SECRET])
+        };
+        let verifier = verifier(&config);
+        let rsa = EncodingKey::from_rsa_pem(&rsa).unwrap();
+        let ec = EncodingKey::from_ec_pem(&ec).unwrap();
+        let other = EncodingKey::from_ec_pem(&other).unwrap();
+        for token in [
+            signed(Algorithm::RS256, &rsa, Some("idp-rsa")),
+            signed(Algorithm::RS256, &rsa, None),
+            signed(Algorithm::ES256, &ec, Some("idp-ec")),
+            signed(Algorithm::ES256, &ec, None),
+        ] {
+            assert!(verifier.verify(&token).await.is_ok());
+        }
+        for token in [
+            signed(Algorithm::ES256, &other, Some("idp-ec")),
+            signed(Algorithm::ES256, &other, None),
+        ] {
+            assert!(verifier.verify(&token).await.is_err());
+        }
+        // No PS256 key is configured: refused before any signature check.
+        let e = verifier
+            .verify(&signed(Algorithm::PS256, &rsa, None))
+            .await
+            .unwrap_err();
+        assert!(e.contains("PS256"), "{e}");
     }
 }

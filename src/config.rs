@@ -26,6 +26,13 @@ pub struct Config {
     pub jwt_secret: Option<String>,
     /// PEM public key (RSA or EC P-256) accepting RS256/ES256 tokens issued elsewhere.
     pub jwt_public_key: Option<PathBuf>,
+    /// Key rotation: HMAC secrets that all verify; the first signs `framecast token`.
+    /// `jwt_secret`, when also set, verifies after them.
+    pub jwt_secrets: Vec<String>,
+    /// More PEM public keys; a token's `kid` names one by its file name without `.pem`.
+    pub jwt_public_keys: Vec<PathBuf>,
+    /// An identity provider's JWK set (RFC 7517): RS256/ES256 keys chosen by `kid`.
+    pub jwks_url: Option<String>,
     /// When set, tokens must carry this `iss`.
     pub jwt_issuer: Option<String>,
     /// When set, tokens must carry this `aud`.
@@ -83,6 +90,9 @@ const KEYS: &[&str] = &[
     "pipelines_dir",
     "jwt_secret",
     "jwt_public_key",
+    "jwt_secrets",
+    "jwt_public_keys",
+    "jwks_url",
     "jwt_issuer",
     "jwt_audience",
     "jwt_leeway_seconds",
@@ -114,6 +124,9 @@ impl Default for Config {
             pipelines_dir: PathBuf::from("pipelines"),
             jwt_secret: None,
             jwt_public_key: None,
+            jwt_secrets: Vec::new(),
+            jwt_public_keys: Vec::new(),
+            jwks_url: None,
             jwt_issuer: None,
             jwt_audience: None,
             jwt_leeway_seconds: 30,
@@ -317,6 +330,26 @@ impl Config {
         write_private_file(&path, secret.as_bytes()).map_err(err)?;
         tracing::warn!(path = %path.display(), "FRAMECAST_JWT_SECRET is unset: generated a random secret and stored it");
         Ok(secret.into_bytes())
+    }
+}
+
+impl Config {
+    /// Every HMAC secret that verifies tokens, the signing one first: `jwt_secrets`, then
+    /// `jwt_secret`; when neither is set, the generated one in the data dir.
+    pub fn resolve_jwt_secrets(&self) -> Result<Vec<Vec<u8>>, ConfigError> {
+        let configured: Vec<&String> = self.jwt_secrets.iter().chain(&self.jwt_secret).collect();
+        if configured.is_empty() {
+            return Ok(vec![self.resolve_jwt_secret()?]);
+        }
+        // An empty HMAC key would let anyone sign tokens.
+        if configured.iter().any(|secret| secret.is_empty()) {
+            return Err(ConfigError::BadValue {
+                key: "jwt_secrets",
+                value: "\"\"".into(),
+                rule: "secrets must not be empty",
+            });
+        }
+        Ok(configured.iter().map(|s| s.as_bytes().to_vec()).collect())
     }
 }
 

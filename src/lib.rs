@@ -13,5 +13,6 @@ pub mod media;
 pub mod memory;
 pub mod metrics;
 pub mod pipeline;
+pub mod reload;
 pub mod request;
 pub mod serve;

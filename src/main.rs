@@ -64,6 +64,11 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         output: Option<String>,
     },
+    /// Copy the SQLite catalog to FILE, consistently, while the server keeps running.
+    Backup {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -73,8 +78,11 @@ fn main() -> ExitCode {
         Command::Serve => "info",
         _ => "warn",
     };
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: not in the journal or a log file.
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("FRAMECAST_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
@@ -94,7 +102,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => {
             let runtime = tokio::runtime::Runtime::new()?;
-            let served = runtime.block_on(framecast::serve::serve(config));
+            let served = runtime.block_on(framecast::serve::serve(config, cli.config));
             // A thumbnail pipeline still running on a blocking thread ends by its own
             // timeout; exit without waiting for it.
             runtime.shutdown_timeout(std::time::Duration::from_secs(1));
@@ -126,8 +134,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 files.iter().map(|uuid| format!("file:{uuid}")).collect()
             };
-            let secret = config.resolve_jwt_secret()?;
-            let token = auth::issue(&config, &secret, &scope, ttl)?;
+            let key = auth::SigningKey::from_config(&config)?;
+            let token = auth::issue(&config, &key, &scope, ttl)?;
             if url {
                 // A server listening on every interface is reached on loopback from here.
                 let mut address = config.listen;
@@ -186,7 +194,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{line}");
             Ok(())
         }
+        Command::Backup { file } => backup(&config, &file),
     }
+}
+
+/// `framecast backup FILE`: the SQLite catalog copied online; a PostgreSQL catalog is
+/// refused with `backup::POSTGRES_ADVICE`.
+fn backup(config: &Config, file: &std::path::Path) -> anyhow::Result<()> {
+    let catalog = match config.catalog_setting()? {
+        framecast::config::CatalogSetting::Sqlite(path) => path,
+        framecast::config::CatalogSetting::Postgres(_) => {
+            anyhow::bail!(framecast::catalog::backup::POSTGRES_ADVICE)
+        }
+    };
+    let copied = framecast::catalog::backup::backup_sqlite(&catalog, file)?;
+    println!(
+        "backed up {} to {} ({} bytes)",
+        catalog.display(),
+        file.display(),
+        copied.bytes
+    );
+    Ok(())
 }
 
 fn load_pipelines(config: &Config) -> anyhow::Result<PipelineFiles> {

@@ -53,6 +53,7 @@ macro_rules! lower_case_label_value {
 lower_case_label_value!(PipelineKind);
 lower_case_label_value!(PipelineFailure);
 lower_case_label_value!(CacheOutcome);
+lower_case_label_value!(ReloadOutcome);
 
 /// Why the connection layer ([`crate::conn`]) closed a connection itself.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
@@ -155,6 +156,18 @@ pub struct CacheLabels {
     pub outcome: CacheOutcome,
 }
 
+/// How a reload (SIGHUP) ended: applied, or refused with the old keys and files kept.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum ReloadOutcome {
+    Applied,
+    Refused,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    pub outcome: ReloadOutcome,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
@@ -170,6 +183,7 @@ pub struct Metrics {
     pub open_connections: Gauge,
     pub connections_refused: Counter,
     pub connections_closed: Family<CloseLabels, Counter>,
+    pub reloads: Family<ReloadLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -258,6 +272,16 @@ impl Metrics {
             "connections_closed",
             "Connections the server closed itself, by reason (timeouts, eviction, shutdown)",
             connections_closed.clone(),
+        let reloads = Family::<ReloadLabels, Counter>::default();
+        // Both series from the start, at 0: an alert on increase() misses the first
+        // refusal of a series that appears with the value 1.
+        for outcome in [ReloadOutcome::Applied, ReloadOutcome::Refused] {
+            let _ = reloads.get_or_create(&ReloadLabels { outcome });
+        }
+        registry.register(
+            "reloads",
+            "Reloads of keys and pipeline files (SIGHUP), by outcome (applied or refused)",
+            reloads.clone(),
         );
         Metrics {
             registry,
@@ -274,6 +298,7 @@ impl Metrics {
             open_connections,
             connections_refused,
             connections_closed,
+            reloads,
         }
     }
 

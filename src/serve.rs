@@ -11,12 +11,12 @@ use crate::http::{self, AppState};
 use crate::pipeline::PipelineFiles;
 use crate::request::Planner;
 
-pub async fn serve(config: Config) -> anyhow::Result<()> {
+/// `config_file`: where `config` came from, read again on SIGHUP ([`crate::reload`]).
+pub async fn serve(config: Config, config_file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
     crate::pipeline::init()?;
-    let pipelines = Arc::new(PipelineFiles::load(&config.pipelines_dir)?);
+    let pipelines = arc_swap::ArcSwap::from_pointee(PipelineFiles::load(&config.pipelines_dir)?);
     config.ensure_data_dir()?;
     let catalog = crate::catalog::open(&config).await?;
-    let secret = config.resolve_jwt_secret()?;
     let admission = Admission::new(
         config.encoding_pipeline_limit()?,
         config.thumbnail_pipeline_limit()?,
@@ -28,7 +28,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             catalog,
             limits: config.limits(),
         },
-        verifier: Verifier::new(&config, &secret)?,
+        verifier: Verifier::start(&config).await?,
         pipelines,
         thumbnails: http::thumbnail_cache(config.thumbnail_cache_bytes),
         thumbnail_timeout: Config::seconds(
@@ -40,6 +40,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         stall_timeout: Config::seconds("stall_timeout_seconds", config.stall_timeout_seconds)?,
         admission,
     });
+
+    crate::reload::on_hangup(state.clone(), config_file)?;
 
     let mut limits = config.connection_limits()?;
     limits.max_connections = fit_to_file_limit(limits.max_connections);

@@ -195,3 +195,46 @@ fn a_broken_pipeline_file_stops_check_and_serve_naming_file_and_line() {
     .unwrap();
     assert!(run("check").status.success());
 }
+
+#[test]
+fn backup_while_serving_copies_the_catalog_with_the_same_files() {
+    let server = Server::start();
+    let video = small_mp4();
+    server.import(&video, None);
+    let uuid = server.import(&video, None);
+    let token = server.token(&[&uuid]);
+    let listing = files_listing(&server);
+
+    // A clip streaming (the server reading the catalog) while the backup runs.
+    let url = server.url(&format!(
+        "/api/v1/file/{uuid}/clip?start_frame=0&end_frame=49"
+    ));
+    let streaming = std::thread::spawn(move || {
+        let response = common::client().get(url).bearer_auth(token).send().unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().unwrap().len()
+    });
+    let copy_dir = tempfile::tempdir().unwrap();
+    let copy = copy_dir.path().join("catalog.sqlite3");
+    let output = server.cli(&["backup", copy.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(String::from_utf8(output.stdout)
+        .unwrap()
+        .starts_with("backed up "));
+    assert!(streaming.join().unwrap() > 0);
+
+    // The copy, as another data dir's catalog, lists the very same files.
+    let copied = std::process::Command::new(common::BIN)
+        .arg("files")
+        .env("FRAMECAST_DATA_DIR", copy_dir.path())
+        .output()
+        .unwrap();
+    assert!(copied.status.success(), "{}", stderr(&copied));
+    assert_eq!(String::from_utf8(copied.stdout).unwrap(), listing);
+
+    // Never over the catalog itself.
+    let catalog = server.data_dir.path().join("catalog.sqlite3");
+    let refused = server.cli(&["backup", catalog.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("the catalog itself"));
+}

@@ -7,6 +7,7 @@
 
 mod overlay;
 mod postgres;
+pub mod backup;
 mod sqlite;
 
 use std::fmt;

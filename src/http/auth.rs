@@ -48,6 +48,7 @@ pub async fn require_token<E: Endpoint>(next: E, mut req: Request) -> Result<Res
     let grant = state
         .verifier
         .verify(&token)
+        .await
         .map_err(ApiError::Unauthorized)?;
     req.extensions_mut().insert(grant);
     next.call(req).await.map(poem::IntoResponse::into_response)

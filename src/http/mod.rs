@@ -33,7 +33,9 @@ pub use thumbnail::{thumbnail_cache, ThumbnailCache};
 pub struct AppState {
     pub planner: Planner,
     pub verifier: Verifier,
-    pub pipelines: Arc<PipelineFiles>,
+    /// Swapped whole by a reload (SIGHUP, [`crate::reload`]); a request keeps the files it
+    /// started with.
+    pub pipelines: arc_swap::ArcSwap<PipelineFiles>,
     pub thumbnails: ThumbnailCache,
     pub thumbnail_timeout: Duration,
     /// `label_font` from the settings, for `detectionoverlay`.

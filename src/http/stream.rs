@@ -29,7 +29,8 @@ pub async fn respond(
     if super::is_head(req) {
         return Ok(headers.finish());
     }
-    let composition = stream::composition(&job, &state.pipelines, &state.drawing(job.file.uuid));
+    let composition =
+        stream::composition(&job, &state.pipelines.load(), &state.drawing(job.file.uuid));
     let expected = stream::expected(&job);
     tracing::debug!(
         launch = %launch::launch_line(&composition, &file_name),

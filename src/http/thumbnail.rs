@@ -37,7 +37,9 @@ pub async fn respond(
     job: ThumbnailJob,
 ) -> Result<Response, ApiError> {
     let drawing = state.drawing(job.file.uuid);
-    let etag = thumbnail::etag(&job, &state.pipelines, &drawing);
+    // One snapshot for the ETag and the pipeline, even if a reload swaps the files between.
+    let pipelines = state.pipelines.load_full();
+    let etag = thumbnail::etag(&job, &pipelines, &drawing);
     let typed_etag: ETag = etag.parse().expect("hex etag is valid");
     let response = || {
         Response::builder()
@@ -65,7 +67,7 @@ pub async fn respond(
         }
         None => {
             metrics().thumbnail_cache_lookup(CacheOutcome::Miss);
-            let jpeg = bytes::Bytes::from(run(state, job, &drawing).await?);
+            let jpeg = bytes::Bytes::from(run(state, job, &pipelines, &drawing).await?);
             state.thumbnails.insert(etag, jpeg.clone());
             jpeg
         }
@@ -74,8 +76,13 @@ pub async fn respond(
 }
 
 /// Runs the job's pipeline in an admission slot.
-async fn run(state: &AppState, job: ThumbnailJob, drawing: &Drawing) -> Result<Vec<u8>, ApiError> {
-    let composition = thumbnail::composition(&job, &state.pipelines, drawing);
+async fn run(
+    state: &AppState,
+    job: ThumbnailJob,
+    pipelines: &crate::pipeline::PipelineFiles,
+    drawing: &Drawing,
+) -> Result<Vec<u8>, ApiError> {
+    let composition = thumbnail::composition(&job, pipelines, drawing);
     tracing::debug!(
         launch = %launch::launch_line(&composition, "frame.jpg"),
         "thumbnail pipeline"

@@ -1,5 +1,7 @@
 //! A [`Composition`] as a shell command: `GST_PLUGIN_PATH=... gst-launch-1.0 -q ...`,
-//! which `framecast explain` prints and the server logs at debug level.
+//! which `framecast explain` prints and the server logs at debug level. Installed
+//! system-wide (the Debian package puts the plugin in GStreamer's own directory) the line
+//! has no `GST_PLUGIN_PATH`.
 
 use std::path::PathBuf;
 
@@ -8,7 +10,9 @@ use super::Composition;
 /// Where gst-launch-1.0 finds framecast's plugin: beside the running binary, where cargo
 /// puts `libgstframecast.so` (`cargo build --workspace`). `cargo test` alone leaves the
 /// plugin in `deps/` (and may leave an older copy beside the binary): the newer copy wins.
-pub fn plugin_dir() -> PathBuf {
+/// `None` when neither has it: the plugin is installed where GStreamer looks by itself
+/// (`/usr/bin/framecast` has no plugin beside it).
+pub fn plugin_dir() -> Option<PathBuf> {
     let dir = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(PathBuf::from))
@@ -20,9 +24,10 @@ pub fn plugin_dir() -> PathBuf {
     };
     let deps = dir.join("deps");
     match (modified(&dir), modified(&deps)) {
-        (None, Some(_)) => deps,
-        (Some(beside), Some(built)) if built > beside => deps,
-        _ => dir,
+        (None, None) => None,
+        (None, Some(_)) => Some(deps),
+        (Some(beside), Some(built)) if built > beside => Some(deps),
+        _ => Some(dir),
     }
 }
 
@@ -40,11 +45,10 @@ pub fn launch_line(composition: &Composition, output: &str) -> String {
         .iter()
         .map(|w| quote(w))
         .collect();
-    let line = format!(
-        "GST_PLUGIN_PATH={} gst-launch-1.0 -q {}",
-        quote(&plugin_dir().to_string_lossy()),
-        words.join(" ")
-    );
+    let plugin_path = plugin_dir()
+        .map(|dir| format!("GST_PLUGIN_PATH={} ", quote(&dir.to_string_lossy())))
+        .unwrap_or_default();
+    let line = format!("{plugin_path}gst-launch-1.0 -q {}", words.join(" "));
     if composition.writes_to_pipe() {
         format!("{line} | cat > {}", quote(output))
     } else {

@@ -327,10 +327,29 @@ impl Server {
 
     /// Starts with extra `FRAMECAST_*` environment settings (also given to [`Server::cli`]).
     pub fn start_with(env: &[(&str, &str)]) -> Server {
+        Self::start_configured(|command| {
+            command.envs(env.iter().copied());
+        })
+    }
+
+    /// Starts with `--config FILE`, without the harness's secret and pipelines dir in the
+    /// environment (which would win over the file).
+    pub fn start_with_config(file: &Path) -> Server {
+        Self::start_configured(|command| {
+            command
+                .arg("--config")
+                .arg(file)
+                .env_remove("FRAMECAST_JWT_SECRET")
+                .env_remove("FRAMECAST_PIPELINES_DIR");
+        })
+    }
+
+    fn start_configured(configure: impl FnOnce(&mut Command)) -> Server {
         let data_dir = tempfile::tempdir().expect("temp dir");
-        let mut child = command(data_dir.path())
+        let mut command = command(data_dir.path());
+        configure(&mut command);
+        let mut child = command
             .arg("serve")
-            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()

@@ -272,6 +272,7 @@ impl Metrics {
             "connections_closed",
             "Connections the server closed itself, by reason (timeouts, eviction, shutdown)",
             connections_closed.clone(),
+        );
         let reloads = Family::<ReloadLabels, Counter>::default();
         // Both series from the start, at 0: an alert on increase() misses the first
         // refusal of a series that appears with the value 1.

@@ -5,9 +5,9 @@
 //! shared by several instances). Both store the same rows: the detections table follows the
 //! analytics platform's `face_detections` (see [`gstframecast::detections::COLUMNS`]).
 
+pub mod backup;
 mod overlay;
 mod postgres;
-pub mod backup;
 mod sqlite;
 
 use std::fmt;

@@ -327,7 +327,7 @@ impl Server {
 
     /// Starts with extra `FRAMECAST_*` environment settings (also given to [`Server::cli`]).
     pub fn start_with(env: &[(&str, &str)]) -> Server {
-        Self::start_configured(|command| {
+        Self::start_configured(env, |command| {
             command.envs(env.iter().copied());
         })
     }
@@ -335,7 +335,7 @@ impl Server {
     /// Starts with `--config FILE`, without the harness's secret and pipelines dir in the
     /// environment (which would win over the file).
     pub fn start_with_config(file: &Path) -> Server {
-        Self::start_configured(|command| {
+        Self::start_configured(&[], |command| {
             command
                 .arg("--config")
                 .arg(file)
@@ -344,7 +344,7 @@ impl Server {
         })
     }
 
-    fn start_configured(configure: impl FnOnce(&mut Command)) -> Server {
+    fn start_configured(env: &[(&str, &str)], configure: impl FnOnce(&mut Command)) -> Server {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let mut command = command(data_dir.path());
         configure(&mut command);

@@ -1,10 +1,12 @@
-//! `framecast import`: probe a video, read its detections, register both in one step.
+//! Import: probe a video (local, or remote over HTTP/S3), read its detections, register both
+//! in one step. `framecast import` and `POST /api/v1/files` share this.
 
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use crate::catalog::{Catalog, CatalogError, Detection, FileRecord, FileUuid};
 use crate::media::{self, ProbeError};
+use crate::storage::{Location, Storage, StorageError};
 use gstframecast::detections::{self, ParseError as DetectionsError};
 
 #[derive(Debug, thiserror::Error)]
@@ -14,8 +16,13 @@ pub enum ImportError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path}: {source}")]
-    Probe { path: PathBuf, source: ProbeError },
+    #[error("{location}: {source}")]
+    Probe {
+        location: String,
+        source: ProbeError,
+    },
+    #[error(transparent)]
+    Storage(#[from] StorageError),
     #[error(transparent)]
     Detections(#[from] DetectionsError),
     #[error(transparent)]
@@ -28,28 +35,72 @@ pub enum ImportError {
 /// entry atomically. Nothing is written unless the video and every detection are valid.
 pub async fn import(
     catalog: &dyn Catalog,
-    video: &Path,
+    storage: &Storage,
+    video: &Location,
     uuid: Option<FileUuid>,
     detections_file: Option<&Path>,
 ) -> Result<FileUuid, ImportError> {
-    // Probing and reading block: on the blocking pool, not a runtime thread.
-    let (video, detections_file) = (video.to_owned(), detections_file.map(Path::to_owned));
-    let (record, detections) =
-        tokio::task::spawn_blocking(move || read_video(&video, uuid, detections_file.as_deref()))
-            .await
-            .map_err(|e| ImportError::Task(e.to_string()))??;
+    let uuid = uuid.unwrap_or_else(FileUuid::new_random);
+    let record = read_record(storage, video, uuid).await?;
+    let detections = match detections_file {
+        Some(file) => {
+            let (file, frames) = (file.to_owned(), record.frame_count());
+            tokio::task::spawn_blocking(move || read_detections(&file, frames))
+                .await
+                .map_err(|e| ImportError::Task(e.to_string()))??
+        }
+        None => Vec::new(),
+    };
     catalog.put_file(&record, &detections).await?;
-    let uuid = record.uuid;
     tracing::info!(%uuid, frames = record.frame_count(), detections = detections.len(), "imported");
     Ok(uuid)
 }
 
-/// The file's record and its checked detections.
-fn read_video(
-    video: &Path,
-    uuid: Option<FileUuid>,
-    detections_file: Option<&Path>,
-) -> Result<(FileRecord, Vec<Detection>), ImportError> {
+/// The record of the video at `location` under `uuid`: probed (the frame index built by one
+/// demux pass, over the network for a remote object), with what identifies the object
+/// (size, modification time, and a remote object's ETag) so that a later change is noticed.
+pub async fn read_record(
+    storage: &Storage,
+    location: &Location,
+    uuid: FileUuid,
+) -> Result<FileRecord, ImportError> {
+    let task = |e: tokio::task::JoinError| ImportError::Task(e.to_string());
+    match location {
+        Location::File(path) => {
+            // Probing blocks: on the blocking pool, not a runtime thread.
+            let path = path.clone();
+            tokio::task::spawn_blocking(move || read_local(&path, uuid))
+                .await
+                .map_err(task)?
+        }
+        remote => {
+            let object = storage.head(remote).await?;
+            let url = storage.source(remote)?;
+            let size = object.size;
+            let media = tokio::task::spawn_blocking(move || media::probe_url(&url, size))
+                .await
+                .map_err(task)?
+                .map_err(|source| ImportError::Probe {
+                    location: remote.stored(),
+                    source,
+                })?;
+            // The index must describe the object that is recorded.
+            if storage.head(remote).await? != object {
+                return Err(StorageError::Gone("the object changed while it was imported").into());
+            }
+            Ok(FileRecord {
+                uuid,
+                location: remote.clone(),
+                size: object.size,
+                mtime_ns: object.mtime_ns,
+                etag: object.etag,
+                media,
+            })
+        }
+    }
+}
+
+fn read_local(video: &Path, uuid: FileUuid) -> Result<FileRecord, ImportError> {
     let read_error = |path: &Path| {
         let path = path.to_owned();
         move |source| ImportError::Read { path, source }
@@ -63,23 +114,24 @@ fn read_video(
         .map(|d| d.as_nanos() as i64)
         .unwrap_or(0);
     let info = media::probe(&path).map_err(|source| ImportError::Probe {
-        path: path.clone(),
+        location: path.display().to_string(),
         source,
     })?;
-    let detections = match detections_file {
-        Some(file) => {
-            let text = std::fs::read_to_string(file).map_err(read_error(file))?;
-            detections::parse(&text, Some(info.frame_index.len()))?
-        }
-        None => Vec::new(),
-    };
-    let uuid = uuid.unwrap_or_else(FileUuid::new_random);
-    let record = FileRecord {
+    Ok(FileRecord {
         uuid,
-        path,
+        location: Location::File(path),
         size: metadata.len(),
         mtime_ns,
+        etag: None,
         media: info,
-    };
-    Ok((record, detections))
+    })
+}
+
+/// A detections file, checked against the video's `frames`.
+fn read_detections(file: &Path, frames: usize) -> Result<Vec<Detection>, ImportError> {
+    let text = std::fs::read_to_string(file).map_err(|source| ImportError::Read {
+        path: file.to_owned(),
+        source,
+    })?;
+    Ok(detections::parse(&text, Some(frames))?)
 }

@@ -13,3 +13,4 @@ pub mod metrics;
 pub mod pipeline;
 pub mod request;
 pub mod serve;
+pub mod storage;

@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -8,6 +9,7 @@ use framecast::catalog::{self, FileUuid};
 use framecast::config::Config;
 use framecast::pipeline::PipelineFiles;
 use framecast::request::Planner;
+use framecast::storage::{Location, Storage};
 
 #[derive(Parser)]
 #[command(name = "framecast", version, about = "HTTP video server on GStreamer")]
@@ -23,9 +25,9 @@ struct Cli {
 enum Command {
     /// Run the HTTP server.
     Serve,
-    /// Register a video; prints its file uuid.
+    /// Register a video (a path, an http(s):// URL or s3://bucket/key); prints its file uuid.
     Import {
-        video: PathBuf,
+        video: String,
         /// Use this uuid (32 hex digits) instead of a new one; replaces an existing entry.
         #[arg(long, value_name = "HEX32")]
         uuid: Option<FileUuid>,
@@ -103,9 +105,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let uuid = block_on(async {
                 let catalog = catalog::open(&config).await?;
-                let uuid =
-                    framecast::import::import(&*catalog, &video, uuid, detections.as_deref())
-                        .await?;
+                let storage = Storage::new(&config)?;
+                let video = Location::parse(&video)?;
+                let uuid = framecast::import::import(
+                    &*catalog,
+                    &storage,
+                    &video,
+                    uuid,
+                    detections.as_deref(),
+                )
+                .await?;
                 anyhow::Ok(uuid)
             })?;
             println!("{uuid}");
@@ -155,6 +164,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let line = block_on(async {
                 let planner = Planner {
                     catalog: catalog::open(&config).await?,
+                    storage: Arc::new(Storage::new(&config)?),
                     limits: config.limits(),
                 };
                 anyhow::Ok(

@@ -32,6 +32,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let state = Arc::new(AppState {
         planner: Planner {
             catalog,
+            storage: Arc::new(crate::storage::Storage::new(&config)?),
             limits: config.limits(),
         },
         verifier: Verifier::new(&config, &secret)?,

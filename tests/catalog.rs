@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use common::pg::{Relay, TestDatabase};
 use framecast::catalog::{
-    Catalog, CatalogError, Detection, FileRecord, FileUuid, OverlaySource, PostgresCatalog,
-    SqliteCatalog,
+    Catalog, CatalogError, Detection, FileRecord, FileUuid, Location, OverlaySource,
+    PostgresCatalog, SqliteCatalog,
 };
 use framecast::media::{FrameIndex, MediaInfo};
 use gst::prelude::*;
@@ -81,9 +81,10 @@ fn record(uuid: FileUuid) -> FileRecord {
     let index = FrameIndex::new(timestamps, vec![0, 50, 100, 150, 200], 10_000_000_000).unwrap();
     FileRecord {
         uuid,
-        path: PathBuf::from("/videos/a b/ünïcode 'quoted'.mp4"),
+        location: Location::File(PathBuf::from("/videos/a b/ünïcode 'quoted'.mp4")),
         size: 123_456_789_012,
         mtime_ns: 1_700_000_000_123_456_789,
+        etag: None,
         media: MediaInfo {
             duration_ns: 10_000_000_000,
             fps: 25.0,
@@ -124,7 +125,18 @@ async fn put_then_get_gives_the_same_record(catalog: Arc<dyn Catalog>) {
     let mut silent = record(uuid);
     silent.media.audio_codec = None;
     silent.media.has_audio = false;
-    for file in [record(uuid), silent] {
+    // A remote object: its URL and the origin's entity tag come back as they went in.
+    let remote = FileRecord {
+        location: Location::parse("https://media.example.com/v/a%20b.mp4?x=1").unwrap(),
+        etag: Some("\"5f0c-1a2b\"".into()),
+        ..record(uuid)
+    };
+    let s3 = FileRecord {
+        location: Location::parse("s3://bucket/dir/a.mp4").unwrap(),
+        etag: Some("W/\"abc\"".into()),
+        ..record(uuid)
+    };
+    for file in [record(uuid), silent, remote, s3] {
         catalog.put_file(&file, &[detection(0, 1)]).await.unwrap();
         let got = catalog.file(uuid).await.unwrap().expect("the file");
         assert_eq!(got, file);
@@ -208,7 +220,7 @@ async fn list_files_counts_detections_in_import_order(catalog: Arc<dyn Catalog>)
         .collect();
     assert_eq!(got, [(a.to_string(), 2), (b.to_string(), 0)]);
     let f = &files[0];
-    assert_eq!(f.path, record(a).path);
+    assert_eq!(f.path.to_string_lossy(), record(a).location.stored());
     assert_eq!((f.frames, f.fps, f.duration_seconds), (250, 25.0, 10.0));
 }
 
@@ -358,7 +370,7 @@ async fn sqlite_migrations_run_once_and_rename_identity_in_old_catalogs() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@ use gst::glib;
 mod detectionoverlay;
 pub mod detections;
 mod framesrc;
+pub mod reader;
 
 pub use detectionoverlay::{detection_color, DetectionOverlay, Mode as DetectionOverlayMode};
 

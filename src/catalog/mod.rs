@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::config::{CatalogSetting, Config};
 use crate::media::MediaInfo;
+pub use crate::storage::Location;
 
 pub use overlay::OverlaySource;
 pub use postgres::PostgresCatalog;
@@ -58,11 +59,15 @@ impl fmt::Display for FileUuid {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileRecord {
     pub uuid: FileUuid,
-    /// Absolute path, as resolved at import.
-    pub path: PathBuf,
+    /// Where the bytes are: an absolute path (as resolved at import), or an http(s)/s3 URL.
+    pub location: Location,
     pub size: u64,
-    /// Modification time at import, nanoseconds since the Unix epoch.
+    /// Modification time at import (a remote object's Last-Modified, 0 if it had none),
+    /// nanoseconds since the Unix epoch.
     pub mtime_ns: i64,
+    /// A remote object's entity tag at import, as its origin sent it; `None` for local
+    /// files (and origins that send none).
+    pub etag: Option<String>,
     pub media: MediaInfo,
 }
 

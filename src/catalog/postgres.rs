@@ -18,12 +18,15 @@ use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::Type;
 use tokio_postgres::{NoTls, Row};
 
-use super::{Catalog, CatalogError, Detection, FileRecord, FileSummary, FileUuid, TraceSpan};
+use super::{
+    Catalog, CatalogError, Detection, FileRecord, FileSummary, FileUuid, Location, TraceSpan,
+};
 use crate::media::{FrameIndex, MediaInfo};
 
 /// Schema steps, applied in order at start; `schema_migrations` holds the versions applied.
 /// Types are those of the platform's tables where they exist (see the README's mapping).
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE files (
         file_uuid    TEXT PRIMARY KEY,
         path         TEXT NOT NULL,
@@ -55,7 +58,10 @@ const MIGRATIONS: &[&str] = &[r#"
     );
     CREATE INDEX face_detections_by_frame ON face_detections(file_uuid, frame_number);
     CREATE INDEX face_detections_by_trace ON face_detections(file_uuid, trace_id, frame_number);
-"#];
+"#,
+    // A remote object's entity tag at import (its size and Last-Modified are size/mtime_ns).
+    "ALTER TABLE files ADD COLUMN etag TEXT;",
+];
 
 /// Key of the advisory lock that serialises migrations between instances starting at once
 /// ("framecas" in ASCII).
@@ -233,18 +239,20 @@ impl PostgresCatalog {
         // once (two instances) end as the last one, not as a key violation.
         tx.execute(
             "INSERT INTO files (file_uuid, path, size, mtime_ns, duration_ns, fps, frame_count,
-                                width, height, has_audio, video_codec, audio_codec, frame_index)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                                width, height, has_audio, video_codec, audio_codec, frame_index,
+                                etag)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
              ON CONFLICT (file_uuid) DO UPDATE SET
                  path = EXCLUDED.path, size = EXCLUDED.size, mtime_ns = EXCLUDED.mtime_ns,
                  duration_ns = EXCLUDED.duration_ns, fps = EXCLUDED.fps,
                  frame_count = EXCLUDED.frame_count, width = EXCLUDED.width,
                  height = EXCLUDED.height, has_audio = EXCLUDED.has_audio,
                  video_codec = EXCLUDED.video_codec, audio_codec = EXCLUDED.audio_codec,
-                 frame_index = EXCLUDED.frame_index, imported_at = now()",
+                 frame_index = EXCLUDED.frame_index, etag = EXCLUDED.etag,
+                 imported_at = now()",
             &[
                 &uuid,
-                &file.path.to_string_lossy().as_ref(),
+                &file.location.stored(),
                 &(file.size as i64),
                 &file.mtime_ns,
                 &(media.duration_ns as i64),
@@ -256,6 +264,7 @@ impl PostgresCatalog {
                 &media.video_codec,
                 &media.audio_codec,
                 &media.frame_index.to_bytes(),
+                &file.etag,
             ],
         )
         .await
@@ -392,7 +401,7 @@ impl Catalog for PostgresCatalog {
         let rows = self
             .query(
                 "SELECT path, size, mtime_ns, duration_ns, fps, width, height, has_audio,
-                        video_codec, audio_codec, frame_index
+                        video_codec, audio_codec, frame_index, etag
                  FROM files WHERE file_uuid = $1",
                 &[&uuid_text],
             )
@@ -412,9 +421,10 @@ impl Catalog for PostgresCatalog {
         let index: Vec<u8> = row.try_get(10).map_err(get)?;
         Ok(Some(FileRecord {
             uuid,
-            path: PathBuf::from(row.try_get::<_, String>(0).map_err(get)?),
+            location: Location::from_stored(&row.try_get::<_, String>(0).map_err(get)?),
             size: row.try_get::<_, i64>(1).map_err(get)? as u64,
             mtime_ns: row.try_get(2).map_err(get)?,
+            etag: row.try_get(11).map_err(get)?,
             media: MediaInfo {
                 duration_ns: row.try_get::<_, i64>(3).map_err(get)? as u64,
                 fps: row.try_get(4).map_err(get)?,

@@ -6,7 +6,9 @@ use std::sync::{Arc, Mutex};
 use gstframecast::detections::{self, COLUMNS, TABLE};
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::{Catalog, CatalogError, Detection, FileRecord, FileSummary, FileUuid, TraceSpan};
+use super::{
+    Catalog, CatalogError, Detection, FileRecord, FileSummary, FileUuid, Location, TraceSpan,
+};
 use crate::media::{FrameIndex, MediaInfo};
 
 /// Schema steps, applied in order; `PRAGMA user_version` counts those already applied.
@@ -47,6 +49,8 @@ const MIGRATIONS: &[&str] = &[
 "#,
     // The analytics platform's name for the column.
     "ALTER TABLE face_detections RENAME COLUMN identity TO identity_id;",
+    // A remote object's entity tag at import (its size and Last-Modified are size/mtime_ns).
+    "ALTER TABLE files ADD COLUMN etag TEXT;",
 ];
 
 /// Cheap to clone: the connection is shared.
@@ -236,11 +240,12 @@ impl Inner {
         tx.execute("DELETE FROM files WHERE file_uuid = ?1", params![uuid])?;
         tx.execute(
             "INSERT INTO files (file_uuid, path, size, mtime_ns, duration_ns, fps, frame_count,
-                                width, height, has_audio, video_codec, audio_codec, frame_index)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                                width, height, has_audio, video_codec, audio_codec, frame_index,
+                                etag)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 uuid,
-                file.path.to_string_lossy(),
+                file.location.stored(),
                 file.size as i64,
                 file.mtime_ns,
                 file.media.duration_ns as i64,
@@ -252,6 +257,7 @@ impl Inner {
                 file.media.video_codec,
                 file.media.audio_codec,
                 file.media.frame_index.to_bytes(),
+                file.etag,
             ],
         )?;
         {
@@ -286,16 +292,17 @@ impl Inner {
             .connection
             .query_row(
                 "SELECT path, size, mtime_ns, duration_ns, fps, width, height, has_audio,
-                        video_codec, audio_codec, frame_index
+                        video_codec, audio_codec, frame_index, etag
                  FROM files WHERE file_uuid = ?1",
                 params![uuid_text],
                 |row| {
                     Ok((
                         FileRecord {
                             uuid,
-                            path: PathBuf::from(row.get::<_, String>(0)?),
+                            location: Location::from_stored(&row.get::<_, String>(0)?),
                             size: row.get::<_, i64>(1)? as u64,
                             mtime_ns: row.get(2)?,
+                            etag: row.get(11)?,
                             media: MediaInfo {
                                 duration_ns: row.get::<_, i64>(3)? as u64,
                                 fps: row.get(4)?,

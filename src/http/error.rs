@@ -6,6 +6,7 @@ use poem::Response;
 
 use crate::catalog::CatalogError;
 use crate::request::PlanError;
+use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -47,6 +48,13 @@ pub enum ApiError {
         message: String,
         retry_after_seconds: u64,
     },
+    /// A remote file's origin (HTTP or S3) refused, failed or could not be reached.
+    /// The detail goes to the log only (it may name internal hosts).
+    #[error("the media origin of file {0} failed; try again later")]
+    OriginFailed(String, String),
+    /// A remote file's origin did not answer within `origin_timeout_seconds`.
+    #[error("the media origin of file {0} did not answer in time; try again later")]
+    OriginTimeout(String, String),
 }
 
 impl ApiError {
@@ -69,7 +77,8 @@ impl ApiError {
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Timeout(_) | ApiError::OriginTimeout(..) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::OriginFailed(..) => StatusCode::BAD_GATEWAY,
             ApiError::Overloaded(_)
             | ApiError::CatalogUnavailable(_)
             | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -93,6 +102,8 @@ impl ApiError {
             ApiError::Overloaded(_) => "overloaded",
             ApiError::CatalogUnavailable(_) => "catalog_unavailable",
             ApiError::Unavailable { .. } => "unavailable",
+            ApiError::OriginFailed(..) => "origin_failed",
+            ApiError::OriginTimeout(..) => "origin_timeout",
         }
     }
 }
@@ -106,6 +117,9 @@ impl poem::error::ResponseError for ApiError {
         match self {
             ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
             ApiError::CatalogUnavailable(detail) => tracing::error!(%detail, "catalog unavailable"),
+            ApiError::OriginFailed(file, detail) | ApiError::OriginTimeout(file, detail) => {
+                tracing::warn!(%file, %detail, "media origin failed")
+            }
             _ => {}
         }
         let body = serde_json::json!({
@@ -172,6 +186,21 @@ impl From<PlanError> for ApiError {
             PlanError::BadParameter(message) => ApiError::BadParameter(message),
             e @ PlanError::NoTrace { .. } => ApiError::NotFound(e.to_string()),
             PlanError::Catalog(e) => e.into(),
+            PlanError::Storage { file, source } => ApiError::storage(file, source),
+        }
+    }
+}
+
+impl ApiError {
+    /// A storage failure while serving `file`.
+    pub fn storage(file: crate::catalog::FileUuid, e: StorageError) -> Self {
+        let file = file.to_string();
+        match e {
+            e @ StorageError::BadLocation(_) => ApiError::BadParameter(e.to_string()),
+            StorageError::Origin(detail) => ApiError::OriginFailed(file, detail),
+            e @ StorageError::Timeout(_) => ApiError::OriginTimeout(file, e.to_string()),
+            StorageError::Gone(why) => ApiError::FileGone(file, why),
+            e @ StorageError::NotConfigured(_) => ApiError::internal(e),
         }
     }
 }

@@ -87,7 +87,9 @@ impl Endpoint for JobEndpoint {
             .await
             .map_err(ApiError::from)?;
         let response = match job {
-            Job::Original(file) => video::original(&req, &file, state.stall_timeout).await,
+            Job::Original(file) => {
+                video::original(&req, &file, state.stall_timeout, &state.planner.storage).await
+            }
             Job::Thumbnail(job) => thumbnail::respond(&req, &state, job).await,
             Job::Stream(job) => stream::respond(&req, &state, job).await,
         };

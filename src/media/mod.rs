@@ -5,4 +5,4 @@ pub mod frame_index;
 pub mod probe;
 
 pub use frame_index::{FrameIndex, SEEK_MARGIN_NS};
-pub use probe::{probe, MediaInfo, ProbeError};
+pub use probe::{probe, probe_url, MediaInfo, ProbeError};

@@ -24,7 +24,11 @@ pub enum ThumbnailError {
 pub fn composition(thumbnail: &ThumbnailJob, files: &PipelineFiles) -> Composition {
     let (file, frame) = (&thumbnail.file, thumbnail.frame);
     let mut stages = vec![Stage::Element(super::source::frame_range(
-        file, frame, frame, false,
+        file,
+        &thumbnail.source,
+        frame,
+        frame,
+        false,
     ))];
     if let Some(crop) = thumbnail.crop {
         let px = |v: u32| Prop::I32(v as i32);
@@ -79,11 +83,15 @@ pub fn memory_cost(thumbnail: &ThumbnailJob) -> u64 {
 /// pipeline file that encodes it.
 pub fn etag(thumbnail: &ThumbnailJob, files: &PipelineFiles) -> String {
     let file = &thumbnail.file;
+    // The record's identity (where, which object) as well as the request: a re-import that
+    // changes the file changes the key, on every instance alike.
     let identity = format!(
-        "{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{}",
+        "{}|{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
         file.uuid,
+        file.location,
         file.size,
         file.mtime_ns,
+        file.etag,
         thumbnail.frame,
         thumbnail.crop,
         thumbnail.size,

@@ -100,6 +100,7 @@ pub fn plan(
         }),
         coding: Coding::Reencode,
         cache_control: FILE_CACHE_CONTROL,
+        source: file.location.stored(),
         file,
     };
     let max_clip_seconds = limits.max_clip_seconds;

@@ -18,6 +18,9 @@ pub struct Crop {
 #[derive(Debug, Clone)]
 pub struct ThumbnailJob {
     pub file: FileRecord,
+    /// What the pipeline reads: the file's path, or its URL for this request (for s3://,
+    /// pre-signed by [`super::Planner::plan`], which also checked the object).
+    pub source: String,
     pub frame: u32,
     pub crop: Option<Crop>,
     /// Output size after cropping; `None` keeps the (cropped) size.
@@ -108,6 +111,7 @@ pub fn plan(
         .integer("quality", 1..=100, "an integer from 1 to 100")?
         .map(|q| q as i32);
     Ok(ThumbnailJob {
+        source: file.location.stored(),
         file,
         frame,
         crop,

@@ -80,6 +80,7 @@ impl TraceQuery {
             }),
             coding: Coding::Reencode,
             cache_control: DETECTIONS_CACHE_CONTROL,
+            source: file.location.stored(),
             file,
         })
     }

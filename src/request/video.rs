@@ -29,6 +29,7 @@ pub fn plan_bbox(
         }),
         coding: Coding::Reencode,
         cache_control: DETECTIONS_CACHE_CONTROL,
+        source: file.location.stored(),
         file,
     })
 }
@@ -52,6 +53,7 @@ pub fn plan(file: FileRecord, query: &QueryParams) -> Result<Job, PlanError> {
                 overlay: None,
                 coding,
                 cache_control: DETECTIONS_CACHE_CONTROL,
+                source: file.location.stored(),
                 file,
             }))
         }

@@ -12,6 +12,8 @@ packages=(
   # Arabic, Hebrew) and Noto CJK (Chinese, Japanese, Korean); pango picks per character.
   fonts-dejavu-core fonts-noto-cjk
   ffmpeg
+  # The tests' HTTP origin for remote media, and the virtualenv for their S3 server (moto).
+  nginx python3-venv
 )
 
 missing=()
@@ -36,3 +38,6 @@ if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
   curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
     sh -s -- -y --profile minimal -c clippy -c rustfmt >&2
 fi
+
+# moto's S3 server for the s3:// tests, from PyPI into target/moto-venv.
+"$(dirname "$0")/moto-venv.sh"

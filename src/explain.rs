@@ -7,7 +7,7 @@ use crate::catalog::Detection;
 use crate::catalog::{CatalogError, FileUuid};
 use crate::pipeline::overlay::{DetectionsFrom, Drawing};
 use crate::pipeline::{launch, stream, thumbnail, PipelineFiles};
-use crate::request::{Detections, Job, Overlay, PlanError, Planner, QueryParams, Route, StreamJob};
+use crate::request::{Detections, Job, Overlay, PlanError, Planner, QueryParams, Route};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ExplainError {
@@ -68,47 +68,66 @@ pub async fn launch_line(
         (_, Route::Clip) => "clip.ts",
         _ => "stream.ts",
     });
+    // Drawn detections come from a file the line names, written now from the catalog.
+    let detections = PathBuf::from(format!("{output}.detections.jsonl"));
+    let drawing = Drawing {
+        detections: DetectionsFrom::File(detections.clone()),
+        label_font: label_font.map(str::to_owned),
+    };
     let composition = match job {
         Job::Original(_) => return Err(ExplainError::NoPipeline(uri.path().to_owned())),
-        Job::Thumbnail(job) => thumbnail::composition(&job, pipelines),
-        Job::Stream(job) => {
-            let detections = PathBuf::from(format!("{output}.detections.jsonl"));
-            if job
-                .overlay
-                .as_ref()
-                .is_some_and(|o| o.detections != Detections::None)
-            {
-                write_detections(planner, &job, &detections).await?;
+        Job::Thumbnail(job) => {
+            if job.overlay.is_some() {
+                write_detections(
+                    planner,
+                    job.file.uuid,
+                    (job.frame, job.frame),
+                    None,
+                    &detections,
+                )
+                .await?;
             }
-            let drawing = Drawing {
-                detections: DetectionsFrom::File(detections),
-                label_font: label_font.map(str::to_owned),
-            };
+            thumbnail::composition(&job, pipelines, &drawing)
+        }
+        Job::Stream(job) => {
+            match &job.overlay {
+                Some(Overlay {
+                    detections: Detections::All,
+                    ..
+                }) => {
+                    let span = (job.first, job.last);
+                    write_detections(planner, job.file.uuid, span, None, &detections).await?
+                }
+                Some(Overlay {
+                    detections: Detections::Trace(trace),
+                    ..
+                }) => {
+                    let span = (job.first, job.last);
+                    write_detections(planner, job.file.uuid, span, Some(*trace), &detections)
+                        .await?
+                }
+                _ => {}
+            }
             stream::composition(&job, pipelines, &drawing)
         }
     };
     Ok(launch::launch_line(&composition, output))
 }
 
-/// Writes what the job's overlay reads as JSON lines: the detections of its frames and, for
-/// a trace, all of the trace's (its boxes are interpolated from detections outside the span).
+/// Writes what an overlay reads to `path`, as JSON lines: the detections of the
+/// frames `first..=last` and, for a trace, all of the trace's (its boxes are interpolated
+/// from detections outside the span).
 async fn write_detections(
     planner: &Planner,
-    job: &StreamJob,
+    uuid: FileUuid,
+    (first, last): (u32, u32),
+    trace: Option<i64>,
     path: &Path,
 ) -> Result<(), ExplainError> {
-    let uuid = job.file.uuid;
-    let mut rows = planner
-        .catalog
-        .detections(uuid, job.first, job.last)
-        .await?;
-    if let Some(Overlay {
-        detections: Detections::Trace(trace_id),
-        ..
-    }) = &job.overlay
-    {
-        let outside = |d: &Detection| d.frame < job.first || d.frame > job.last;
-        let trace = planner.catalog.trace_detections(uuid, *trace_id).await?;
+    let mut rows = planner.catalog.detections(uuid, first, last).await?;
+    if let Some(trace_id) = trace {
+        let outside = |d: &Detection| d.frame < first || d.frame > last;
+        let trace = planner.catalog.trace_detections(uuid, trace_id).await?;
         rows.extend(trace.into_iter().filter(outside));
     }
     let mut text = String::new();

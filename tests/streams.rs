@@ -313,6 +313,154 @@ fn bad_requests_are_json_errors() {
     assert_eq!(s.get("/video").status(), 200);
 }
 
+/// `/thumbnail?mode=debug`: the frame with its detections drawn as `/video/bbox?mode=debug`
+/// draws that frame (boxes, labels, the panel), cropped with the picture; `framecast
+/// explain` reproduces it; its ETag changes when the detections are re-imported.
+#[test]
+fn debug_thumbnails_draw_the_frames_detections() {
+    let s = Streams::new();
+    let thumbnail = |query: &str| {
+        let response = s.get(&format!("/thumbnail?{query}"));
+        assert_eq!(response.status(), 200, "{query}");
+        let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+        let path = s.dir.path().join("t.jpg");
+        std::fs::write(&path, response.bytes().unwrap()).unwrap();
+        (common::decode_rgb(&["-i", path.to_str().unwrap()]), etag)
+    };
+    let (plain, plain_etag) = thumbnail("frame=10");
+    assert_eq!(drawn_pixels(&plain, 0, 0, WIDTH, HEIGHT), 0);
+    let (drawn, drawn_etag) = thumbnail("frame=10&mode=debug");
+    assert_face_box_on(&drawn);
+    assert!(drawn_pixels(&drawn, 0, 0, 90, 60) > 500, "the panel");
+    assert_ne!(plain_etag, drawn_etag);
+    // The bbox stream's frame 10, drawn the same way (both encoded: compared by PSNR).
+    let stream = s.stream("/video/bbox?mode=debug&audio=off");
+    let psnr = common::psnr(&drawn, &ffmpeg_frame(&stream, 10, None));
+    assert!(
+        psnr > 35.0,
+        "the thumbnail is the stream's frame: {psnr:.1} dB"
+    );
+
+    // Cropped with the picture: the crop's first row is the box's top edge.
+    let response = s.get("/thumbnail?frame=10&mode=debug&x=100&y=200&w=240&h=180");
+    assert_eq!(response.status(), 200);
+    let path = s.dir.path().join("crop.jpg");
+    std::fs::write(&path, response.bytes().unwrap()).unwrap();
+    let crop = common::decode_rgb(&["-i", path.to_str().unwrap()]);
+    let (r, g, b) = gstframecast::detection_color(None, "face");
+    let at = (120 * 3) as usize;
+    let off = [r, g, b]
+        .iter()
+        .zip(&crop[at..at + 3])
+        .map(|(a, b)| (*a as i32 - *b as i32).abs())
+        .max()
+        .unwrap();
+    assert!(off <= 48, "top edge in the crop: {:?}", &crop[at..at + 3]);
+
+    let url = format!("/api/v1/file/{}/thumbnail?frame=10&mode=debug", s.uuid);
+    let served = s.get("/thumbnail?frame=10&mode=debug").bytes().unwrap();
+    let (line, written) = s
+        .server
+        .run_explained(&url, &s.dir.path().join("frame.jpg"));
+    assert!(line.contains("detectionoverlay"), "{line}");
+    assert!(written == served, "explain differs from HTTP: {line}");
+
+    // New detections for the file: a new ETag, and the new drawing.
+    let moved = s.dir.path().join("moved.jsonl");
+    std::fs::write(
+        &moved,
+        r#"{"frame": 10, "x": 700, "y": 400, "w": 200, "h": 150, "label": "face"}"#,
+    )
+    .unwrap();
+    let video = grey_mp4();
+    let reimported = s.server.cli(&[
+        "import",
+        video.to_str().unwrap(),
+        "--uuid",
+        &s.uuid,
+        "--detections",
+        moved.to_str().unwrap(),
+    ]);
+    assert!(reimported.status.success());
+    let (redrawn, redrawn_etag) = thumbnail("frame=10&mode=debug");
+    assert_ne!(redrawn_etag, drawn_etag, "re-imported detections, new ETag");
+    assert_eq!(
+        drawn_pixels(&redrawn, 110, 210, 220, 160),
+        0,
+        "the old box is gone"
+    );
+    assert!(!is_grey(&redrawn, 700, 475), "the new box's left edge");
+    assert_eq!(
+        thumbnail("frame=10").1,
+        plain_etag,
+        "plain thumbnails keep theirs"
+    );
+}
+
+/// Names in other scripts are drawn (Pango/cairo), not as question marks: a debug thumbnail
+/// with "José Ramírez", "王伟" and "Дмитрий" differs from the same with "?" in the label
+/// areas only. The image is kept as target/tmp/readme/thumbnail-labels.jpg (the README's
+/// picture, docs/thumbnail-labels.jpg, is a copy of it).
+#[test]
+fn debug_thumbnails_draw_names_in_any_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start();
+    let video = lavfi_h264(
+        "streams-testsrc-720p.mp4",
+        "testsrc2=size=1280x720:rate=25:duration=1",
+        None,
+        &["-preset", "veryfast"],
+    );
+    let thumbnail = |names: [&str; 3]| {
+        let rows: Vec<String> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                format!(
+                    r#"{{"frame": 5, "x": {}, "y": 300, "w": 260, "h": 300, "trace_id": {}, "identity": "{name}", "confidence": 0.93}}"#,
+                    100 + 400 * i,
+                    i + 1
+                )
+            })
+            .collect();
+        let path = dir.path().join("names.jsonl");
+        std::fs::write(&path, rows.join("\n")).unwrap();
+        let uuid = server.import(&video, Some(&path));
+        let response = client()
+            .get(server.url(&format!("/api/v1/file/{uuid}/thumbnail?frame=5&mode=debug")))
+            .bearer_auth(server.token(&[&uuid]))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.bytes().unwrap().to_vec()
+    };
+    let named = thumbnail(["José Ramírez", "王伟", "Дмитрий"]);
+    let unknown = thumbnail(["Jos? Ram?rez", "??", "???????"]);
+    let decode = |jpeg: &[u8]| {
+        let path = dir.path().join("t.jpg");
+        std::fs::write(&path, jpeg).unwrap();
+        common::decode_rgb(&["-i", path.to_str().unwrap()])
+    };
+    let (a, b) = (decode(&named), decode(&unknown));
+    let differs = |x0: usize, y0: usize, x1: usize, y1: usize| {
+        (y0..y1)
+            .flat_map(|y| (x0..x1).map(move |x| (x, y)))
+            .filter(|&(x, y)| rgb(&a, x, y) != rgb(&b, x, y))
+            .count()
+    };
+    for i in 0..3 {
+        let x = 100 + 400 * i;
+        assert!(
+            differs(x, 250, x + 260, 300) > 100,
+            "label {i} is drawn from its glyphs"
+        );
+    }
+    assert_eq!(differs(0, 620, WIDTH, HEIGHT), 0, "nothing else differs");
+    let keep = Path::new(env!("CARGO_TARGET_TMPDIR")).join("readme");
+    std::fs::create_dir_all(&keep).unwrap();
+    std::fs::write(keep.join("thumbnail-labels.jpg"), &named).unwrap();
+}
+
 #[test]
 fn explain_reproduces_the_streams_byte_for_byte() {
     let s = Streams::new();

@@ -17,8 +17,10 @@ use poem::http::{header, Method};
 use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response};
 
 use crate::auth::{Grant, Verifier};
-use crate::catalog::{FileRecord, FileUuid};
+use crate::catalog::{FileRecord, FileUuid, OverlaySource};
+use crate::pipeline::overlay::{DetectionsFrom, Drawing};
 use crate::pipeline::PipelineFiles;
+use crate::pipeline::SourceHandle;
 use crate::request::{Job, PathParams, Planner, QueryParams, Route, API_PREFIX};
 use error::ApiError;
 
@@ -42,6 +44,19 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// How the server's overlays get `file`'s detections: from the catalog, in-process.
+    fn drawing(&self, file: FileUuid) -> Drawing {
+        let source = OverlaySource::new(
+            self.planner.catalog.clone(),
+            tokio::runtime::Handle::current(),
+            file,
+        );
+        Drawing {
+            detections: DetectionsFrom::Source(SourceHandle(Arc::new(source))),
+            label_font: self.label_font.clone(),
+        }
+    }
+
     /// Checks the token's scope, then looks the uuid up in the catalog (never on disk).
     async fn authorized_file(&self, grant: &Grant, uuid: &str) -> Result<FileRecord, ApiError> {
         let uuid: FileUuid = uuid.parse().map_err(ApiError::BadParameter)?;

@@ -6,11 +6,7 @@ use poem::{Request, Response};
 use super::error::ApiError;
 use super::AppState;
 use crate::admission::PipelineKind;
-use std::sync::Arc;
-
-use crate::catalog::OverlaySource;
-use crate::pipeline::overlay::{DetectionsFrom, Drawing};
-use crate::pipeline::{body, launch, stream, PipelineError, SourceHandle};
+use crate::pipeline::{body, launch, stream, PipelineError};
 use crate::request::StreamJob;
 
 /// Streams `job`, starting the pipeline first so that a failure to start is still a JSON
@@ -33,15 +29,7 @@ pub async fn respond(
     if super::is_head(req) {
         return Ok(headers.finish());
     }
-    let drawing = Drawing {
-        detections: DetectionsFrom::Source(SourceHandle(Arc::new(OverlaySource::new(
-            state.planner.catalog.clone(),
-            tokio::runtime::Handle::current(),
-            job.file.uuid,
-        )))),
-        label_font: state.label_font.clone(),
-    };
-    let composition = stream::composition(&job, &state.pipelines, &drawing);
+    let composition = stream::composition(&job, &state.pipelines, &state.drawing(job.file.uuid));
     let expected = stream::expected(&job);
     tracing::debug!(
         launch = %launch::launch_line(&composition, &file_name),

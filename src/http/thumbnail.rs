@@ -8,6 +8,7 @@ use super::error::ApiError;
 use super::AppState;
 use crate::admission::PipelineKind;
 use crate::metrics::{metrics, CacheOutcome};
+use crate::pipeline::overlay::Drawing;
 use crate::pipeline::thumbnail::{self, ThumbnailError};
 use crate::pipeline::{launch, PipelineError};
 use crate::request::ThumbnailJob;
@@ -35,7 +36,8 @@ pub async fn respond(
     state: &AppState,
     job: ThumbnailJob,
 ) -> Result<Response, ApiError> {
-    let etag = thumbnail::etag(&job, &state.pipelines);
+    let drawing = state.drawing(job.file.uuid);
+    let etag = thumbnail::etag(&job, &state.pipelines, &drawing);
     let typed_etag: ETag = etag.parse().expect("hex etag is valid");
     let response = || {
         Response::builder()
@@ -63,7 +65,7 @@ pub async fn respond(
         }
         None => {
             metrics().thumbnail_cache_lookup(CacheOutcome::Miss);
-            let jpeg = bytes::Bytes::from(run(state, job).await?);
+            let jpeg = bytes::Bytes::from(run(state, job, &drawing).await?);
             state.thumbnails.insert(etag, jpeg.clone());
             jpeg
         }
@@ -72,8 +74,8 @@ pub async fn respond(
 }
 
 /// Runs the job's pipeline in an admission slot.
-async fn run(state: &AppState, job: ThumbnailJob) -> Result<Vec<u8>, ApiError> {
-    let composition = thumbnail::composition(&job, &state.pipelines);
+async fn run(state: &AppState, job: ThumbnailJob, drawing: &Drawing) -> Result<Vec<u8>, ApiError> {
+    let composition = thumbnail::composition(&job, &state.pipelines, drawing);
     tracing::debug!(
         launch = %launch::launch_line(&composition, "frame.jpg"),
         "thumbnail pipeline"

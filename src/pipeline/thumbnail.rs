@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use super::overlay::Drawing;
 use super::{files, ChainUse, Composition, ElementSpec, PipelineError, PipelineFiles, Prop, Stage};
 use crate::admission::PipelineKind;
 use crate::metrics::{metrics, PipelineFailure};
@@ -19,9 +20,15 @@ pub enum ThumbnailError {
     WrongFrame { want: u32, got: Option<u32> },
 }
 
-/// The pipeline for `thumbnail`: framesrc (exactly that frame) ! videocrop ! videoscale !
-/// capsfilter ! pipelines/thumbnail.gst.
-pub fn composition(thumbnail: &ThumbnailJob, files: &PipelineFiles) -> Composition {
+/// The pipeline for `thumbnail`: framesrc (exactly that frame) ! [videoconvert !
+/// detectionoverlay, reading from `drawing`] ! videocrop ! videoscale ! capsfilter !
+/// pipelines/thumbnail.gst. The overlay draws before the crop, so boxes are cropped with the
+/// picture.
+pub fn composition(
+    thumbnail: &ThumbnailJob,
+    files: &PipelineFiles,
+    drawing: &Drawing,
+) -> Composition {
     let (file, frame) = (&thumbnail.file, thumbnail.frame);
     let mut stages = vec![Stage::Element(super::source::frame_range(
         file,
@@ -30,6 +37,11 @@ pub fn composition(thumbnail: &ThumbnailJob, files: &PipelineFiles) -> Compositi
         frame,
         false,
     ))];
+    if let Some(overlay) = &thumbnail.overlay {
+        // As in the streams: formats the overlay cannot draw on are converted first.
+        stages.push(Stage::Element(ElementSpec::new("videoconvert")));
+        stages.push(Stage::Element(drawing.element(file, frame, overlay)));
+    }
     if let Some(crop) = thumbnail.crop {
         let px = |v: u32| Prop::I32(v as i32);
         stages.push(Stage::Element(
@@ -79,9 +91,9 @@ pub fn memory_cost(thumbnail: &ThumbnailJob) -> u64 {
     20 * source * 3 / 2 + 5 * output + (4 << 20)
 }
 
-/// A strong ETag naming exactly these bytes: the file as imported, the request, and the
-/// pipeline file that encodes it.
-pub fn etag(thumbnail: &ThumbnailJob, files: &PipelineFiles) -> String {
+/// A strong ETag naming exactly these bytes: the file as imported, the request, the
+/// pipeline file that encodes it and, for a drawn frame, its detections and label font.
+pub fn etag(thumbnail: &ThumbnailJob, files: &PipelineFiles, drawing: &Drawing) -> String {
     let file = &thumbnail.file;
     // The record's identity (where, which object) as well as the request: a re-import that
     // changes the file changes the key, on every instance alike.
@@ -98,6 +110,13 @@ pub fn etag(thumbnail: &ThumbnailJob, files: &PipelineFiles) -> String {
         thumbnail.quality,
         files.get(files::THUMBNAIL).digest
     );
+    // Only drawn thumbnails add to it: the ETags of plain ones stay as they were.
+    let identity = match (&thumbnail.overlay, &thumbnail.detections_digest) {
+        (Some(overlay), digest) => {
+            format!("{identity}|{overlay:?}|{digest:?}|{:?}", drawing.label_font)
+        }
+        (None, _) => identity,
+    };
     format!(
         "\"{}\"",
         &hex::encode(Sha256::digest(identity.as_bytes()))[..32]

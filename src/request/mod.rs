@@ -185,7 +185,17 @@ impl Planner {
         match route {
             Route::Video => video::plan(file, query),
             Route::VideoBbox => video::plan_bbox(file, query, false).map(Job::Stream),
-            Route::Thumbnail => thumbnail::plan(file, query, &self.limits).map(Job::Thumbnail),
+            Route::Thumbnail => {
+                let mut job = thumbnail::plan(file, query, &self.limits)?;
+                if job.overlay.is_some() {
+                    let drawn = self
+                        .catalog
+                        .detections(job.file.uuid, job.frame, job.frame)
+                        .await?;
+                    job.detections_digest = Some(digest(&drawn));
+                }
+                Ok(Job::Thumbnail(job))
+            }
             Route::Clip => clip::plan(file, query, &self.limits).map(Job::Stream),
             Route::TraceVideo => {
                 let trace_id = trace::parse_id(path.trace_id.as_deref().unwrap_or_default())?;
@@ -205,6 +215,13 @@ impl Planner {
             .await?
             .ok_or(PlanError::NoTrace { file, trace_id })
     }
+}
+
+/// Names `detections` (SHA-256 of their JSON, in hex): equal digests, equal drawings.
+fn digest(detections: &[crate::catalog::Detection]) -> String {
+    use sha2::{Digest, Sha256};
+    let json = serde_json::to_vec(detections).expect("detections serialize");
+    hex::encode(Sha256::digest(json))
 }
 
 #[cfg(test)]

@@ -1,7 +1,9 @@
-//! `/thumbnail?frame=N[&x=&y=&w=&h=][&width=&height=][&quality=]`: one exact frame as
-//! JPEG, optionally cropped and scaled.
+//! `/thumbnail?frame=N[&x=&y=&w=&h=][&width=&height=][&quality=][&mode=debug]`: one exact
+//! frame as JPEG, optionally cropped and scaled, with `mode=debug` its detections drawn as
+//! the bbox stream with `mode=debug` draws that frame.
 
-use super::query::QueryParams;
+use super::query::{Mode, QueryParams};
+use super::stream::{Detections, Overlay};
 use super::{Limits, PlanError};
 use crate::catalog::FileRecord;
 
@@ -27,6 +29,11 @@ pub struct ThumbnailJob {
     pub size: Option<(u32, u32)>,
     /// JPEG quality override; `None` uses the pipeline file's.
     pub quality: Option<i32>,
+    /// What is drawn on the frame before cropping (mode=debug).
+    pub overlay: Option<Overlay>,
+    /// With an overlay, a digest of the frame's detections as the catalog has them: part of
+    /// the ETag, so re-imported detections are never served from a cache.
+    pub detections_digest: Option<String>,
 }
 
 impl ThumbnailJob {
@@ -110,6 +117,17 @@ pub fn plan(
     let quality = query
         .integer("quality", 1..=100, "an integer from 1 to 100")?
         .map(|q| q as i32);
+    let mode = query.choice(
+        "mode",
+        &[("normal", Mode::Normal), ("debug", Mode::Debug)],
+        Mode::Normal,
+    )?;
+    // As /video/bbox?mode=debug draws the frame: every detection, labels and the panel.
+    let overlay = (mode == Mode::Debug).then_some(Overlay {
+        detections: Detections::All,
+        debug: true,
+        title: None,
+    });
     Ok(ThumbnailJob {
         source: file.location.stored(),
         file,
@@ -117,5 +135,7 @@ pub fn plan(
         crop,
         size,
         quality,
+        overlay,
+        detections_digest: None,
     })
 }

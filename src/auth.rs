@@ -14,6 +14,9 @@ use crate::catalog::FileUuid;
 use crate::config::Config;
 
 pub const ALL_FILES_SCOPE: &str = "files:read";
+/// Importing, re-detecting and deleting files (`POST /api/v1/files`, `PUT .../detections`,
+/// `DELETE /api/v1/file/:uuid`); `files:read` does not grant it, nor it reading.
+pub const WRITE_SCOPE: &str = "files:write";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -55,11 +58,17 @@ impl Scope {
 pub struct Grant {
     all_files: bool,
     files: HashSet<String>,
+    write: bool,
 }
 
 impl Grant {
     pub fn allows(&self, file: FileUuid) -> bool {
         self.all_files || self.files.contains(&file.to_string())
+    }
+
+    /// The token carries [`WRITE_SCOPE`].
+    pub fn may_write(&self) -> bool {
+        self.write
     }
 }
 
@@ -150,6 +159,7 @@ impl Verifier {
         let items = data.claims.scope.items();
         Ok(Grant {
             all_files: items.contains(&ALL_FILES_SCOPE),
+            write: items.contains(&WRITE_SCOPE),
             files: items
                 .iter()
                 .filter_map(|s| s.strip_prefix("file:"))
@@ -224,6 +234,12 @@ mod tests {
 
         let all = issue(&config, SECRET, &[ALL_FILES_SCOPE.into()], 60).unwrap();
         assert!(verifier(&config).verify(&all).unwrap().allows(b));
+        assert!(!verifier(&config).verify(&all).unwrap().may_write());
+
+        let write = issue(&config, SECRET, &[WRITE_SCOPE.into()], 60).unwrap();
+        let grant = verifier(&config).verify(&write).unwrap();
+        assert!(grant.may_write());
+        assert!(!grant.allows(a), "files:write does not grant reading");
     }
 
     #[test]

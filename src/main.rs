@@ -41,12 +41,16 @@ enum Command {
         #[arg(
             long = "file",
             value_name = "UUID",
-            required_unless_present = "all_files"
+            required_unless_present_any = ["all_files", "scopes"]
         )]
         files: Vec<FileUuid>,
         /// Grant every file.
         #[arg(long, conflicts_with = "files")]
         all_files: bool,
+        /// Add this scope (repeatable): files:read, files:write (import, re-detect,
+        /// delete over HTTP), file:UUID.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
@@ -123,13 +127,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token {
             files,
             all_files,
+            scopes,
             ttl,
         } => {
-            let scope: Vec<String> = if all_files {
+            let mut scope: Vec<String> = if all_files {
                 vec![ALL_FILES_SCOPE.to_owned()]
             } else {
                 files.iter().map(|uuid| format!("file:{uuid}")).collect()
             };
+            for given in scopes {
+                // A space would split it into two scopes in the claim.
+                anyhow::ensure!(
+                    !given.is_empty() && !given.contains(char::is_whitespace),
+                    "--scope {given:?}: one scope, without spaces"
+                );
+                if !scope.contains(&given) {
+                    scope.push(given);
+                }
+            }
             let secret = config.resolve_jwt_secret()?;
             println!("{}", auth::issue(&config, &secret, &scope, ttl)?);
             Ok(())

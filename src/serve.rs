@@ -46,6 +46,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         clip_start_timeout: Duration::from_secs(config.clip_start_timeout_seconds),
         stall_timeout: Config::seconds("stall_timeout_seconds", config.stall_timeout_seconds)?,
         admission,
+        import: http::ImportSettings {
+            media_roots: config.media_roots.clone(),
+            media_url_prefixes: config.media_url_prefixes.clone(),
+            max_upload_bytes: config.max_upload_bytes,
+            body_stall: Config::seconds("stall_timeout_seconds", config.stall_timeout_seconds)?,
+        },
     });
 
     let acceptor = WriteTimeout {

@@ -93,7 +93,10 @@ fn assert_same_answers(a: &Server, b: &Server, token_a: &str, token_b: &str, uui
         let from_b = answer(b, token_b, &path, range, head);
         assert_eq!(from_a.status, from_b.status, "{route} {range:?}");
         assert_eq!(from_a.headers, from_b.headers, "{route} {range:?}");
-        assert!(from_a.body == from_b.body, "{route} {range:?}: bodies differ");
+        assert!(
+            from_a.body == from_b.body,
+            "{route} {range:?}: bodies differ"
+        );
     }
 }
 
@@ -116,7 +119,10 @@ fn two_instances_on_one_postgres_catalog_answer_alike_and_see_reimports_at_once(
         first.to_str().unwrap(),
     ]);
     assert!(imported.status.success());
-    let uuid = String::from_utf8(imported.stdout).unwrap().trim().to_owned();
+    let uuid = String::from_utf8(imported.stdout)
+        .unwrap()
+        .trim()
+        .to_owned();
     assert_same_answers(&a, &b, &token_a, &token_b, &uuid);
 
     // Both have the thumbnail cached now. Another video under the same URL and uuid, and
@@ -143,7 +149,10 @@ fn two_instances_on_one_postgres_catalog_answer_alike_and_see_reimports_at_once(
     let new_thumbnail = answer(&b, &token_b, &thumbnail, None, false);
     assert_eq!(new_thumbnail.status, 200);
     assert_ne!(new_thumbnail.headers, old_thumbnail.headers, "a new ETag");
-    assert!(new_thumbnail.body != old_thumbnail.body, "not the cached image");
+    assert!(
+        new_thumbnail.body != old_thumbnail.body,
+        "not the cached image"
+    );
     let new_bbox = answer(&b, &token_b, &bbox, None, false);
     assert_eq!(new_bbox.status, 200);
     assert!(new_bbox.body != old_bbox.body, "the new detections");

@@ -34,7 +34,11 @@ fn token(server: &Server) -> String {
 }
 
 fn get(server: &Server, token: &str, path: &str) -> reqwest::blocking::Response {
-    client().get(server.url(path)).bearer_auth(token).send().unwrap()
+    client()
+        .get(server.url(path))
+        .bearer_auth(token)
+        .send()
+        .unwrap()
 }
 
 fn get_with(
@@ -95,10 +99,19 @@ fn assert_served_as_local(server: &Server, token: &str, local: &str, remote: &st
         "trace/3/video?padding=0.2",
         "video?audio=off",
     ] {
-        let ours = body(get(server, token, &format!("/api/v1/file/{local}/{route}")), route);
-        let theirs = body(get(server, token, &format!("/api/v1/file/{remote}/{route}")), route);
+        let ours = body(
+            get(server, token, &format!("/api/v1/file/{local}/{route}")),
+            route,
+        );
+        let theirs = body(
+            get(server, token, &format!("/api/v1/file/{remote}/{route}")),
+            route,
+        );
         assert!(!ours.is_empty(), "{route}");
-        assert!(ours == theirs, "{route}: the remote file's answer differs from the local one's");
+        assert!(
+            ours == theirs,
+            "{route}: the remote file's answer differs from the local one's"
+        );
     }
     let size = file.len();
     for (range, start, end) in [
@@ -138,9 +151,18 @@ fn assert_served_as_local(server: &Server, token: &str, local: &str, remote: &st
         &path,
         &[("Range", "bytes=0-9"), ("If-Range", "\"other\"")],
     );
-    assert_eq!(stale_range.status(), 200, "a stale If-Range gets the whole file");
+    assert_eq!(
+        stale_range.status(),
+        200,
+        "a stale If-Range gets the whole file"
+    );
     assert_eq!(body(stale_range, "if-range").len(), size);
-    let past = get_with(server, token, &path, &[("Range", &format!("bytes={size}-"))]);
+    let past = get_with(
+        server,
+        token,
+        &path,
+        &[("Range", &format!("bytes={size}-"))],
+    );
     assert_eq!(past.status(), 416);
     let head = client()
         .head(server.url(&path))
@@ -172,11 +194,19 @@ fn http_origin_files_are_served_as_local_files() {
     // Origin requests per thumbnail (a fresh frame: no cache).
     let before = nginx.requests().len();
     body(
-        get(&server, &token, &format!("/api/v1/file/{remote}/thumbnail?frame=71")),
+        get(
+            &server,
+            &token,
+            &format!("/api/v1/file/{remote}/thumbnail?frame=71"),
+        ),
         "thumbnail",
     );
     let requests = &nginx.requests()[before..];
-    eprintln!("origin requests for one thumbnail: {}\n{}", requests.len(), requests.join("\n"));
+    eprintln!(
+        "origin requests for one thumbnail: {}\n{}",
+        requests.len(),
+        requests.join("\n")
+    );
     assert!(
         requests.len() <= 6,
         "a thumbnail should cost a few origin requests, not {}: {requests:?}",
@@ -197,7 +227,14 @@ fn changed_missing_down_and_stalling_origins() {
     let a = import(&server, &nginx.url("a.mp4"), &detections);
     let b = import(&server, &nginx.url("b.mp4"), &detections);
     let token = token(&server);
-    body(get(&server, &token, &format!("/api/v1/file/{a}/thumbnail?frame=3")), "before");
+    body(
+        get(
+            &server,
+            &token,
+            &format!("/api/v1/file/{a}/thumbnail?frame=3"),
+        ),
+        "before",
+    );
 
     // a changes (new content, new size), b disappears: 410 on every route.
     let mut changed = std::fs::read(&video).unwrap();
@@ -205,7 +242,11 @@ fn changed_missing_down_and_stalling_origins() {
     std::fs::write(root.path().join("a.mp4"), changed).unwrap();
     std::fs::remove_file(root.path().join("b.mp4")).unwrap();
     for uuid in [&a, &b] {
-        for route in ["thumbnail?frame=4", "clip?start_frame=0&end_frame=9", "video"] {
+        for route in [
+            "thumbnail?frame=4",
+            "clip?start_frame=0&end_frame=9",
+            "video",
+        ] {
             let response = get(&server, &token, &format!("/api/v1/file/{uuid}/{route}"));
             assert_json_error(response, 410, "file_gone");
         }
@@ -221,7 +262,11 @@ fn changed_missing_down_and_stalling_origins() {
     // not the object imported.
     std::fs::copy(&video, root.path().join("a.mp4")).unwrap();
     assert_json_error(
-        get(&server, &token, &format!("/api/v1/file/{a}/thumbnail?frame=4")),
+        get(
+            &server,
+            &token,
+            &format!("/api/v1/file/{a}/thumbnail?frame=4"),
+        ),
         410,
         "file_gone",
     );
@@ -230,7 +275,11 @@ fn changed_missing_down_and_stalling_origins() {
     // The origin goes down: 502, at once.
     let port = nginx.port;
     drop(nginx);
-    for route in ["thumbnail?frame=5", "video", "clip?start_frame=0&end_frame=9"] {
+    for route in [
+        "thumbnail?frame=5",
+        "video",
+        "clip?start_frame=0&end_frame=9",
+    ] {
         let started = Instant::now();
         let response = get(&server, &token, &format!("/api/v1/file/{c}/{route}"));
         assert_json_error(response, 502, "origin_failed");
@@ -272,14 +321,19 @@ fn s3_objects_are_served_as_local_files() {
 
     // explain names a pre-signed URL that gst-launch reads as the server does.
     let out = dir.path().join("frame.jpg");
-    let (line, written) = server.run_explained(
-        &format!("/api/v1/file/{remote}/thumbnail?frame=37"),
-        &out,
-    );
+    let (line, written) =
+        server.run_explained(&format!("/api/v1/file/{remote}/thumbnail?frame=37"), &out);
     assert!(line.contains("X-Amz-Signature"), "{line}");
     assert_eq!(
         written,
-        body(get(&server, &token, &format!("/api/v1/file/{local}/thumbnail?frame=37")), "t")
+        body(
+            get(
+                &server,
+                &token,
+                &format!("/api/v1/file/{local}/thumbnail?frame=37")
+            ),
+            "t"
+        )
     );
 
     // Another object under the same key: 410.
@@ -289,7 +343,11 @@ fn s3_objects_are_served_as_local_files() {
     std::fs::write(&other, bytes).unwrap();
     moto.put("media", "videos/a.mp4", &other);
     assert_json_error(
-        get(&server, &token, &format!("/api/v1/file/{remote}/thumbnail?frame=1")),
+        get(
+            &server,
+            &token,
+            &format!("/api/v1/file/{remote}/thumbnail?frame=1"),
+        ),
         410,
         "file_gone",
     );

@@ -127,6 +127,17 @@ pub trait Catalog: Send + Sync + 'static {
         detections: &[Detection],
     ) -> Result<(), CatalogError>;
 
+    /// Replaces every detection of file `uuid` with `detections`, in one transaction;
+    /// `false` (and nothing written) when no such file is registered.
+    async fn replace_detections(
+        &self,
+        uuid: FileUuid,
+        detections: &[Detection],
+    ) -> Result<bool, CatalogError>;
+
+    /// Removes file `uuid` and its detections; `false` when no such file was registered.
+    async fn delete_file(&self, uuid: FileUuid) -> Result<bool, CatalogError>;
+
     async fn file(&self, uuid: FileUuid) -> Result<Option<FileRecord>, CatalogError>;
 
     async fn list_files(&self) -> Result<Vec<FileSummary>, CatalogError>;

@@ -269,6 +269,17 @@ impl PostgresCatalog {
         )
         .await
         .map_err(pg)?;
+        self.write_detections(tx, &uuid, detections).await
+    }
+
+    /// Replaces the detections of file `uuid` within `tx`.
+    async fn write_detections(
+        &self,
+        tx: &Transaction<'_>,
+        uuid: &str,
+        detections: &[Detection],
+    ) -> Result<(), CatalogError> {
+        let pg = |e| self.error(e);
         tx.execute(
             &format!("DELETE FROM {TABLE} WHERE file_uuid = $1"),
             &[&uuid],
@@ -394,6 +405,42 @@ impl Catalog for PostgresCatalog {
         // On any error the transaction is dropped, which rolls it back: nothing changes.
         self.write_file(&tx, file, detections).await?;
         tx.commit().await.map_err(|e| self.error(e))
+    }
+
+    async fn replace_detections(
+        &self,
+        uuid: FileUuid,
+        detections: &[Detection],
+    ) -> Result<bool, CatalogError> {
+        let uuid = uuid.to_string();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.error(e))?;
+        // The file's row locked: a re-import or delete at the same time waits for this one.
+        let found = tx
+            .query_opt(
+                "SELECT 1 FROM files WHERE file_uuid = $1 FOR UPDATE",
+                &[&uuid],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        if found.is_none() {
+            return Ok(false);
+        }
+        self.write_detections(&tx, &uuid, detections).await?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(true)
+    }
+
+    async fn delete_file(&self, uuid: FileUuid) -> Result<bool, CatalogError> {
+        let client = self.client().await?;
+        let deleted = client
+            .execute(
+                "DELETE FROM files WHERE file_uuid = $1",
+                &[&uuid.to_string()],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(deleted > 0)
     }
 
     async fn file(&self, uuid: FileUuid) -> Result<Option<FileRecord>, CatalogError> {

@@ -153,6 +153,34 @@ impl Inner {
     }
 }
 
+/// Inserts `detections` of file `uuid` within `tx`.
+fn insert_detections(
+    tx: &rusqlite::Transaction<'_>,
+    uuid: &str,
+    detections: &[Detection],
+) -> Result<(), CatalogError> {
+    // Bound in the order of COLUMNS.
+    let mut insert = tx.prepare(&format!(
+        "INSERT INTO {TABLE} (file_uuid, {COLUMNS})
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    ))?;
+    for d in detections {
+        insert.execute(params![
+            uuid,
+            d.frame,
+            d.x,
+            d.y,
+            d.w,
+            d.h,
+            d.label,
+            d.confidence,
+            d.trace_id,
+            d.identity
+        ])?;
+    }
+    Ok(())
+}
+
 fn migrate(connection: &mut Connection) -> Result<(), CatalogError> {
     let applied: usize = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
     for (version, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
@@ -175,6 +203,53 @@ impl Catalog for SqliteCatalog {
         let (file, detections) = (file.clone(), detections.to_vec());
         self.blocking(move |inner| inner.put_file(&file, &detections))
             .await
+    }
+
+    async fn replace_detections(
+        &self,
+        uuid: FileUuid,
+        detections: &[Detection],
+    ) -> Result<bool, CatalogError> {
+        let detections = detections.to_vec();
+        self.blocking(move |inner| {
+            let mut open = inner.connection()?;
+            // IMMEDIATE: the write lock first, so the file cannot go between check and write.
+            let tx = open
+                .connection
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let uuid = uuid.to_string();
+            let found = tx
+                .query_row(
+                    "SELECT 1 FROM files WHERE file_uuid = ?1",
+                    params![uuid],
+                    |_| Ok(()),
+                )
+                .optional()?;
+            if found.is_none() {
+                return Ok(false);
+            }
+            tx.execute(
+                &format!("DELETE FROM {TABLE} WHERE file_uuid = ?1"),
+                params![uuid],
+            )?;
+            insert_detections(&tx, &uuid, &detections)?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn delete_file(&self, uuid: FileUuid) -> Result<bool, CatalogError> {
+        self.blocking(move |inner| {
+            let open = inner.connection()?;
+            // Cascades to the detections.
+            let deleted = open.connection.execute(
+                "DELETE FROM files WHERE file_uuid = ?1",
+                params![uuid.to_string()],
+            )?;
+            Ok(deleted > 0)
+        })
+        .await
     }
 
     async fn file(&self, uuid: FileUuid) -> Result<Option<FileRecord>, CatalogError> {
@@ -260,27 +335,7 @@ impl Inner {
                 file.etag,
             ],
         )?;
-        {
-            // Bound in the order of COLUMNS.
-            let mut insert = tx.prepare(&format!(
-                "INSERT INTO {TABLE} (file_uuid, {COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-            ))?;
-            for d in detections {
-                insert.execute(params![
-                    uuid,
-                    d.frame,
-                    d.x,
-                    d.y,
-                    d.w,
-                    d.h,
-                    d.label,
-                    d.confidence,
-                    d.trace_id,
-                    d.identity
-                ])?;
-            }
-        }
+        insert_detections(&tx, &uuid, detections)?;
         tx.commit()?;
         Ok(())
     }

@@ -18,8 +18,12 @@ pub enum ApiError {
         "this token does not grant access to file {0}; it needs scope `file:{0}` or `files:read`"
     )]
     Forbidden(String),
+    #[error("this token does not grant `{0}`, which this request needs")]
+    ForbiddenScope(&'static str),
     #[error("no file with uuid {0} is registered")]
     FileNotFound(String),
+    #[error("the request body is larger than the {0} bytes accepted")]
+    PayloadTooLarge(u64),
     #[error("{0}")]
     NotFound(String),
     #[error(
@@ -70,7 +74,8 @@ impl ApiError {
         match self {
             ApiError::BadParameter(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::ForbiddenScope(_) => StatusCode::FORBIDDEN,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::FileNotFound(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::FileGone(..) => StatusCode::GONE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -90,7 +95,8 @@ impl ApiError {
         match self {
             ApiError::BadParameter(_) => "bad_parameter",
             ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Forbidden(_) | ApiError::ForbiddenScope(_) => "forbidden",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::FileNotFound(_) => "file_not_found",
             ApiError::NotFound(_) => "not_found",
             ApiError::FileGone(..) => "file_gone",

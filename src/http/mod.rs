@@ -6,6 +6,7 @@
 mod access_log;
 mod auth;
 pub mod error;
+mod files;
 mod stream;
 mod thumbnail;
 mod video;
@@ -14,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use poem::http::{header, Method};
-use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response};
+use poem::{
+    delete, get, handler, post, put, Endpoint, EndpointExt, IntoResponse, Request, Response,
+};
 
 use crate::auth::{Grant, Verifier};
 use crate::catalog::{FileRecord, FileUuid, OverlaySource};
@@ -24,6 +27,7 @@ use crate::pipeline::SourceHandle;
 use crate::request::{Job, PathParams, Planner, QueryParams, Route, API_PREFIX};
 use error::ApiError;
 
+pub use files::ImportSettings;
 pub use thumbnail::{thumbnail_cache, ThumbnailCache};
 
 /// What every handler may use; shared by all requests.
@@ -41,6 +45,8 @@ pub struct AppState {
     pub stall_timeout: Duration,
     /// Pipeline slots: every route running a pipeline takes one first.
     pub admission: crate::admission::Admission,
+    /// The import API's allow-lists and limits.
+    pub import: ImportSettings,
 }
 
 impl AppState {
@@ -159,7 +165,19 @@ pub fn app(state: Arc<AppState>, with_metrics: bool) -> impl Endpoint {
                 route.template(),
                 get(JobEndpoint(route)).around(auth::require_token),
             )
-        });
+        })
+        .at(
+            "/files",
+            post(files::import_file).around(auth::require_token),
+        )
+        .at(
+            "/file/:file_uuid",
+            delete(files::delete_file).around(auth::require_token),
+        )
+        .at(
+            "/file/:file_uuid/detections",
+            put(files::put_detections).around(auth::require_token),
+        );
     let mut routes = poem::Route::new().at("/health", get(health));
     if with_metrics {
         routes = routes.at("/metrics", get(metrics));

@@ -24,7 +24,10 @@ fn wait_for_port(port: u16, limit: Duration, child: &mut Child, what: &str) {
         if let Some(status) = child.try_wait().unwrap() {
             panic!("{what} exited at start: {status}");
         }
-        assert!(started.elapsed() < limit, "{what} did not listen within {limit:?}");
+        assert!(
+            started.elapsed() < limit,
+            "{what} did not listen within {limit:?}"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 }

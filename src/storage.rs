@@ -464,6 +464,13 @@ pub fn allowed(
 /// `text` starts with `prefix`, and the prefix ends at a boundary: a prefix
 /// `http://origin:8080` does not allow `http://origin:80800/` or `http://origin:8080.evil/`.
 fn prefix_matches(prefix: &str, text: &str) -> bool {
+    // The configured prefix in the same normal form as the location (`HTTP://Host:80` is
+    // `http://host/`).
+    let normal = match Location::parse(prefix) {
+        Ok(Location::Http(url)) => url.to_string(),
+        _ => prefix.to_owned(),
+    };
+    let prefix = normal.as_str();
     let Some(rest) = text.strip_prefix(prefix) else {
         return false;
     };
@@ -510,8 +517,9 @@ mod tests {
 
     #[test]
     fn url_prefixes_match_at_boundaries_after_normalising() {
-        let prefixes = vec!["http://origin:8080".to_owned(), "s3://media/".to_owned()];
-        let check = |text: &str| allowed(&Location::parse(text).unwrap(), &[], &prefixes).is_ok();
+        let prefixes = vec!["HTTP://Origin:8080".to_owned(), "s3://media/".to_owned()];
+        let check =
+            |text: &str| Location::parse(text).is_ok_and(|l| allowed(&l, &[], &prefixes).is_ok());
         assert!(check("http://origin:8080/a.mp4"));
         assert!(check("HTTP://ORIGIN:8080/a.mp4"));
         assert!(check("s3://media/a.mp4"));

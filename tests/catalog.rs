@@ -386,7 +386,7 @@ async fn postgres_instances_starting_at_once_migrate_once() {
     assert_eq!(
         db.value("SELECT COUNT(*) || ' ' || MAX(version) FROM schema_migrations")
             .as_deref(),
-        Some("1 1")
+        Some("2 2")
     );
     // Opening again changes nothing and keeps the data.
     let uuid = FileUuid::new_random();
@@ -396,7 +396,7 @@ async fn postgres_instances_starting_at_once_migrate_once() {
     assert_eq!(
         db.value("SELECT COUNT(*) FROM schema_migrations")
             .as_deref(),
-        Some("1")
+        Some("2")
     );
     // The platform's column names.
     assert_eq!(

@@ -391,7 +391,7 @@ impl Inner {
         let mut query = connection.prepare(
             "SELECT f.file_uuid, f.path, f.duration_ns, f.fps, f.frame_count,
                     (SELECT COUNT(*) FROM face_detections d WHERE d.file_uuid = f.file_uuid)
-             FROM files f ORDER BY f.imported_at, f.file_uuid",
+             FROM files f ORDER BY f.imported_at, f.rowid",
         )?;
         let rows = query.query_map([], |row| {
             Ok(FileSummary {

@@ -37,10 +37,13 @@ serve() {
   export FRAMECAST_DATA_DIR=$work/data-$1
   uuid=$("$framecast" import "$2" --uuid "$3" ${4:+--detections "$4"})
   token=$("$framecast" token --file "$uuid")
+  # Removed first: the shell truncates it in the background job, and a previous run's
+  # "listening" line read before that would name a dead server's port.
+  rm -f "$work/serve-$1.out"
   FRAMECAST_LISTEN=127.0.0.1:0 "$framecast" serve > "$work/serve-$1.out" &
   server=$!
   trap 'kill $server 2>/dev/null || true' EXIT
-  until grep -q listening "$work/serve-$1.out"; do sleep 0.1; done
+  until grep -qs listening "$work/serve-$1.out"; do sleep 0.1; done
   base=$(sed -n 's/^framecast listening on //p' "$work/serve-$1.out")
 }
 

@@ -303,6 +303,34 @@ fn changed_missing_down_and_stalling_origins() {
 }
 
 #[test]
+fn an_origin_failing_inside_the_pipeline_is_a_502() {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::copy(bframes_mp4(), root.path().join("a.mp4")).unwrap();
+    let nginx = Nginx::start(root.path());
+    let server = Server::start();
+    let dir = tempfile::tempdir().unwrap();
+    let uuid = import(&server, &nginx.url("a.mp4"), &detections(dir.path()));
+    let token = token(&server);
+    // The same origin comes back answering HEAD as before and every GET with 503: the
+    // check passes, souphttpsrc's read fails.
+    let port = nginx.port;
+    drop(nginx);
+    let _flaky = Nginx::start_with(
+        root.path(),
+        port,
+        "if ($request_method = GET) { return 503; }",
+    );
+    for route in [
+        "thumbnail?frame=8",
+        "clip?start_frame=0&end_frame=9",
+        "video",
+    ] {
+        let response = get(&server, &token, &format!("/api/v1/file/{uuid}/{route}"));
+        assert_json_error(response, 502, "origin_failed");
+    }
+}
+
+#[test]
 fn s3_objects_are_served_as_local_files() {
     let moto = Moto::start();
     moto.create_bucket("media");

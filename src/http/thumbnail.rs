@@ -81,6 +81,7 @@ async fn run(state: &AppState, job: ThumbnailJob, drawing: &Drawing) -> Result<V
         "thumbnail pipeline"
     );
     let timeout = state.thumbnail_timeout;
+    let uuid = job.file.uuid;
     let permit = state
         .admission
         .admit(PipelineKind::Thumbnail, thumbnail::memory_cost(&job))
@@ -96,6 +97,9 @@ async fn run(state: &AppState, job: ThumbnailJob, drawing: &Drawing) -> Result<V
     .map_err(ApiError::internal)?
     .map_err(|e| match e {
         ThumbnailError::Pipeline(PipelineError::Timeout(_)) => ApiError::Timeout(e.to_string()),
+        ThumbnailError::Pipeline(ref failed) if failed.is_remote_read() => {
+            ApiError::OriginFailed(uuid.to_string(), e.to_string())
+        }
         e => ApiError::internal(e),
     })
 }

@@ -41,8 +41,12 @@ pub struct Nginx {
 
 impl Nginx {
     pub fn start(root: &Path) -> Nginx {
+        Self::start_with(root, free_port(), "")
+    }
+
+    /// On `port`, with `directives` added to its one location.
+    pub fn start_with(root: &Path, port: u16, directives: &str) -> Nginx {
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let d = dir.path().display();
         let config = format!(
             r#"daemon off;
@@ -64,7 +68,7 @@ http {{
     server {{
         listen 127.0.0.1:{port};
         root {root};
-        location / {{ }}
+        location / {{ {directives} }}
     }}
 }}
 "#,

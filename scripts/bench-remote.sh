@@ -60,7 +60,7 @@ remote_url="http://127.0.0.1:$origin_port/$(basename "$video")"
 start() {
   FRAMECAST_LISTEN=127.0.0.1:0 "$framecast" serve > "$work/serve-$1.out" 2> "$work/serve-$1.err" &
   pids+=($!)
-  until grep -q listening "$work/serve-$1.out"; do sleep 0.1; done
+  until grep -qs listening "$work/serve-$1.out"; do sleep 0.1; done
   base=$(sed -n 's/^framecast listening on //p' "$work/serve-$1.out")
 }
 # ttfb URL: seconds to the first byte of an answer that must be 200.

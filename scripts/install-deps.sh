@@ -12,6 +12,8 @@ packages=(
   # Arabic, Hebrew) and Noto CJK (Chinese, Japanese, Korean); pango picks per character.
   fonts-dejavu-core fonts-noto-cjk
   ffmpeg
+  # The viewer's browser tests (tests/browser.rs): headless Chromium over WebDriver.
+  chromium chromium-driver
   # The tests' HTTP origin for remote media, and the virtualenv for their S3 server (moto).
   nginx python3-venv
 )

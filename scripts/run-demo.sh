@@ -33,9 +33,11 @@ if ! "$framecast" files | grep -q "^$demo_uuid"; then
 fi
 
 token=$("$framecast" token --file "$demo_uuid" --ttl 86400)
+viewer=$(FRAMECAST_LISTEN=$listen "$framecast" token --file "$demo_uuid" --ttl 86400 --url)
 cat <<MSG
 
 framecast demo: file $demo_uuid (token valid 24 h)
+  viewer: $viewer
   curl -r 0-99 -o first100.bin -H "Authorization: Bearer $token" http://$listen/api/v1/file/$demo_uuid/video
   curl -o frame450.jpg -H "Authorization: Bearer $token" "http://$listen/api/v1/file/$demo_uuid/thumbnail?frame=450"
   curl -o clip.ts -H "Authorization: Bearer $token" "http://$listen/api/v1/file/$demo_uuid/clip?start_frame=300&end_frame=449&mode=debug"

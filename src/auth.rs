@@ -53,6 +53,10 @@ impl Scope {
     }
 }
 
+/// What a token whose claims do not parse is told.
+const CLAIMS_SHAPE: &str = "the token's claims are not as expected: `exp` (and `nbf`, `iat`) \
+     must be whole seconds since 1970, `scope` a space-separated string or a list of strings";
+
 /// What a verified token allows.
 #[derive(Debug, Clone)]
 pub struct Grant {
@@ -69,6 +73,11 @@ impl Grant {
     /// The token carries [`WRITE_SCOPE`].
     pub fn may_write(&self) -> bool {
         self.write
+    }
+
+    /// The files granted one by one; `None` when the token grants every file.
+    pub fn files(&self) -> Option<Vec<FileUuid>> {
+        (!self.all_files).then(|| self.files.iter().filter_map(|f| f.parse().ok()).collect())
     }
 }
 
@@ -153,7 +162,20 @@ impl Verifier {
                 ErrorKind::InvalidAudience => {
                     "the token's audience (aud) is not accepted".to_owned()
                 }
-                _ => format!("the token is invalid ({e})"),
+                // Never the library's text: serde's names internal types ("untagged enum
+                // Scope") and quotes claim values, which may be kilobytes long.
+                ErrorKind::InvalidClaimFormat(claim) => format!(
+                    "the token's {} claim has the wrong type",
+                    crate::client_text::quote(claim)
+                ),
+                ErrorKind::Json(_) => CLAIMS_SHAPE.to_owned(),
+                ErrorKind::Base64(_) | ErrorKind::Utf8(_) | ErrorKind::InvalidToken => {
+                    "the bearer token is not a well-formed JWT".to_owned()
+                }
+                ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
+                    "the token's algorithm is not accepted here".to_owned()
+                }
+                _ => "the token is invalid".to_owned(),
             }
         })?;
         let items = data.claims.scope.items();
@@ -253,6 +275,51 @@ mod tests {
         assert!(verifier(&config).verify(&plain).is_err());
         let token = issue(&config, SECRET, &[], 60).unwrap();
         assert!(verifier(&config).verify(&token).is_ok());
+    }
+
+    /// Signs `claims` as given (any JSON), as a client could.
+    fn signed(claims: &str) -> String {
+        use jsonwebtoken::crypto::sign;
+        let header = r#"{"alg":"HS256","typ":"JWT"}"#;
+        // base64url without padding, short of a dependency for one test.
+        let b64 = |bytes: &[u8]| -> String {
+            const ALPHABET: &[u8] =
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+            let mut out = String::new();
+            for chunk in bytes.chunks(3) {
+                let n =
+                    chunk.iter().fold(0u32, |n, &b| n << 8 | b as u32) << (8 * (3 - chunk.len()));
+                for i in 0..=chunk.len() {
+                    out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+                }
+            }
+            out
+        };
+        let message = format!("{}.{}", b64(header.as_bytes()), b64(claims.as_bytes()));
+        let signature = sign(
+            message.as_bytes(),
+            &EncodingKey::from_secret(SECRET),
+            Algorithm::HS256,
+        )
+        .unwrap();
+        format!("{message}.{signature}")
+    }
+
+    #[test]
+    fn refusals_name_no_internal_types_and_echo_no_claims() {
+        let verifier = verifier(&Config::default());
+        let huge_exp = format!(r#"{{"exp": {}}}"#, "9".repeat(20_000));
+        let float_exp = r#"{"exp": 1e308}"#.to_owned();
+        let bad_scope = r#"{"exp": 9999999999, "scope": 7}"#.to_owned();
+        for claims in [huge_exp, float_exp, bad_scope] {
+            let message = verifier.verify(&signed(&claims)).unwrap_err();
+            assert!(message.len() < 300, "{message}");
+            assert!(!message.contains("999999999"), "{message}");
+            assert!(
+                !message.contains("enum") && !message.contains("Scope"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

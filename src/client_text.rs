@@ -1,8 +1,18 @@
 //! Client text as error messages show it: bounded, so that what a client sends (a 60 KB
 //! parameter, a 20 KB claim, `1e308`) never comes back, or reaches the log, at full length.
 
+use std::borrow::Cow;
+
 /// Longest client text echoed in an error message, in characters.
 const ECHO_CHARS: usize = 48;
+
+/// At most `max_chars` characters of `text`, cut with an ellipsis.
+pub fn bounded(text: &str, max_chars: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max_chars) {
+        None => Cow::Borrowed(text),
+        Some((cut, _)) => Cow::Owned(format!("{}…", &text[..cut])),
+    }
+}
 
 /// Client text as an error message quotes it: debug-quoted, cut to [`ECHO_CHARS`] characters
 /// (a 60 KB value must not come back 60 KB long, nor fill the log).

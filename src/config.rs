@@ -81,6 +81,16 @@ pub struct Config {
     pub s3_url_ttl_seconds: u64,
     /// Largest request body the import API reads (a detections upload), in bytes: 413 past it.
     pub max_upload_bytes: u64,
+    /// A request head (request line and headers) must arrive within this many seconds of
+    /// its first byte, and a new connection's first one within this of connecting.
+    pub header_read_timeout_seconds: f64,
+    /// A kept-alive connection with no request for this many seconds is closed.
+    pub idle_timeout_seconds: f64,
+    /// Largest request line plus headers, in bytes (at least 8192); larger gets 431.
+    pub max_header_bytes: usize,
+    /// Connections open at once. At the limit, a new connection closes the oldest one not
+    /// answering a request, or, when all are, is refused with 503.
+    pub max_connections: usize,
 }
 
 /// Every key of [`Config`], as spelled in TOML (and, upper-cased, after `FRAMECAST_`).
@@ -114,6 +124,10 @@ const KEYS: &[&str] = &[
     "s3_region",
     "s3_url_ttl_seconds",
     "max_upload_bytes",
+    "header_read_timeout_seconds",
+    "idle_timeout_seconds",
+    "max_header_bytes",
+    "max_connections",
 ];
 
 impl Default for Config {
@@ -148,6 +162,10 @@ impl Default for Config {
             s3_region: None,
             s3_url_ttl_seconds: 900,
             max_upload_bytes: 256 << 20,
+            header_read_timeout_seconds: 10.0,
+            idle_timeout_seconds: 60.0,
+            max_header_bytes: 32 * 1024,
+            max_connections: 1000,
         }
     }
 }
@@ -267,10 +285,32 @@ impl Config {
         ))
     }
 
-    /// The SQLite catalog's file: the `catalog` property a gst-launch line gives
-    /// `detectionoverlay`. With a PostgreSQL catalog there is no such file (the default
-    /// path, which does not exist, is returned): the overlay must be given an
-    /// `OverlaySource` instead.
+    /// The connection layer's settings, checked.
+    pub fn connection_limits(&self) -> Result<crate::conn::Limits, ConfigError> {
+        if self.max_header_bytes < crate::conn::MIN_HEADER_BYTES {
+            return Err(ConfigError::BadValue {
+                key: "max_header_bytes",
+                value: self.max_header_bytes.to_string(),
+                rule: "at least 8192",
+            });
+        }
+        Ok(crate::conn::Limits {
+            header_read_timeout: positive_seconds(
+                "header_read_timeout_seconds",
+                self.header_read_timeout_seconds,
+            )?,
+            idle_timeout: positive_seconds("idle_timeout_seconds", self.idle_timeout_seconds)?,
+            max_header_bytes: self.max_header_bytes,
+            max_connections: positive("max_connections", self.max_connections)?,
+            // A second past the stall timeout: a stalled stream is first seen (and counted)
+            // as a stall, which frees its pipeline, then its connection is dropped.
+            write_timeout: Config::seconds("stall_timeout_seconds", self.stall_timeout_seconds)?
+                + Duration::from_secs(1),
+        })
+    }
+
+    /// The SQLite catalog's file (the data dir's default one when the catalog is
+    /// PostgreSQL).
     pub fn catalog_path(&self) -> PathBuf {
         match self.catalog_setting() {
             Ok(CatalogSetting::Sqlite(path)) => path,
@@ -322,6 +362,18 @@ fn positive(key: &'static str, value: usize) -> Result<usize, ConfigError> {
         });
     }
     Ok(value)
+}
+
+/// A timeout of 0 would close every connection at once.
+fn positive_seconds(key: &'static str, value: f64) -> Result<Duration, ConfigError> {
+    match Config::seconds(key, value)? {
+        duration if duration.is_zero() => Err(ConfigError::BadValue {
+            key,
+            value: value.to_string(),
+            rule: "more than 0 seconds",
+        }),
+        duration => Ok(duration),
+    }
 }
 
 fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {

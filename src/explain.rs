@@ -40,7 +40,7 @@ impl From<PlanError> for ExplainError {
 }
 
 /// The command for `url` (absolute, or a path with its query), writing to `output` or, by
-/// default, to `frame.jpg`, `clip.ts` or `stream.ts`. A stream that draws detections reads
+/// default, to `frame.jpg`, `clip.ts` or `stream.ts` (`.mp4` for format=mp4). A stream that draws detections reads
 /// them from `<output>.detections.jsonl`, which this writes: the span's detections as the
 /// catalog has them now.
 pub async fn launch_line(
@@ -63,11 +63,13 @@ pub async fn launch_line(
         .await?
         .ok_or(ExplainError::UnknownFile(uuid))?;
     let job = planner.plan(route, &path, file, &query).await?;
-    let output = output.unwrap_or(match (&job, route) {
-        (Job::Thumbnail(_), _) => "frame.jpg",
-        (_, Route::Clip) => "clip.ts",
-        _ => "stream.ts",
-    });
+    let default_output = match (&job, route) {
+        (Job::Thumbnail(_), _) => "frame.jpg".to_owned(),
+        (Job::Stream(job), Route::Clip) => format!("clip.{}", job.container.extension()),
+        (Job::Stream(job), _) => format!("stream.{}", job.container.extension()),
+        (Job::Original(_), _) => String::new(),
+    };
+    let output = output.unwrap_or(&default_output);
     // Drawn detections come from a file the line names, written now from the catalog.
     let detections = PathBuf::from(format!("{output}.detections.jsonl"));
     let drawing = Drawing {

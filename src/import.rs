@@ -2,9 +2,11 @@
 //! in one step. `framecast import` and `POST /api/v1/files` share this.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::UNIX_EPOCH;
 
-use crate::catalog::{Catalog, CatalogError, Detection, FileRecord, FileUuid};
+use crate::catalog::{Catalog, CatalogError, DetectionRows, FileRecord, FileUuid};
 use crate::media::{self, ProbeError};
 use crate::storage::{Location, Storage, StorageError};
 use gstframecast::detections::{self, ParseError as DetectionsError};
@@ -42,17 +44,34 @@ pub async fn import(
 ) -> Result<FileUuid, ImportError> {
     let uuid = uuid.unwrap_or_else(FileUuid::new_random);
     let record = read_record(storage, video, uuid).await?;
-    let detections = match detections_file {
+    // Opening the detections file blocks: on the blocking pool.
+    let rows: DetectionRows = match detections_file {
         Some(file) => {
             let (file, frames) = (file.to_owned(), record.frame_count());
-            tokio::task::spawn_blocking(move || read_detections(&file, frames))
-                .await
-                .map_err(|e| ImportError::Task(e.to_string()))??
+            tokio::task::spawn_blocking(move || {
+                let reader = std::fs::File::open(&file).map_err(read_error(&file))?;
+                Ok::<DetectionRows, ImportError>(Box::new(detections::rows(reader, Some(frames))))
+            })
+            .await
+            .map_err(|e| ImportError::Task(e.to_string()))??
         }
-        None => Vec::new(),
+        None => Box::new(std::iter::empty()),
     };
-    catalog.put_file(&record, &detections).await?;
-    tracing::info!(%uuid, frames = record.frame_count(), detections = detections.len(), "imported");
+    // Rows go into the catalog's transaction as they are read: memory stays flat whatever
+    // the file's size, and a bad row anywhere still rolls everything back.
+    let stored = Arc::new(AtomicU64::new(0));
+    let counted = {
+        let stored = stored.clone();
+        Box::new(rows.inspect(move |_| {
+            stored.fetch_add(1, Ordering::Relaxed);
+        }))
+    };
+    match catalog.put_file(&record, counted).await {
+        Err(CatalogError::Detections(e)) => return Err(ImportError::Detections(e)),
+        other => other?,
+    }
+    let detections = stored.load(Ordering::Relaxed);
+    tracing::info!(%uuid, frames = record.frame_count(), detections, "imported");
     Ok(uuid)
 }
 
@@ -100,11 +119,13 @@ pub async fn read_record(
     }
 }
 
+fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> ImportError {
+    let path = path.to_owned();
+    move |source| ImportError::Read { path, source }
+}
+
+/// A local file's record: where it is, as it is now, and what probing it found.
 fn read_local(video: &Path, uuid: FileUuid) -> Result<FileRecord, ImportError> {
-    let read_error = |path: &Path| {
-        let path = path.to_owned();
-        move |source| ImportError::Read { path, source }
-    };
     let path = std::fs::canonicalize(video).map_err(read_error(video))?;
     let metadata = std::fs::metadata(&path).map_err(read_error(&path))?;
     let mtime_ns = metadata
@@ -125,13 +146,4 @@ fn read_local(video: &Path, uuid: FileUuid) -> Result<FileRecord, ImportError> {
         etag: None,
         media: info,
     })
-}
-
-/// A detections file, checked against the video's `frames`.
-fn read_detections(file: &Path, frames: usize) -> Result<Vec<Detection>, ImportError> {
-    let text = std::fs::read_to_string(file).map_err(|source| ImportError::Read {
-        path: file.to_owned(),
-        source,
-    })?;
-    Ok(detections::parse(&text, Some(frames))?)
 }

@@ -54,6 +54,9 @@ enum Command {
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
+        /// Print the viewer's URL with the token (`http://LISTEN/ui/#access_token=...`).
+        #[arg(long)]
+        url: bool,
     },
     /// List registered files.
     Files,
@@ -70,6 +73,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    framecast::memory::limit_arenas();
     let cli = Cli::parse();
     let default_level = match cli.command {
         Command::Serve => "info",
@@ -129,6 +133,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             all_files,
             scopes,
             ttl,
+            url,
         } => {
             let mut scope: Vec<String> = if all_files {
                 vec![ALL_FILES_SCOPE.to_owned()]
@@ -146,7 +151,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             let secret = config.resolve_jwt_secret()?;
-            println!("{}", auth::issue(&config, &secret, &scope, ttl)?);
+            let token = auth::issue(&config, &secret, &scope, ttl)?;
+            if url {
+                // A server listening on every interface is reached on loopback from here.
+                let mut address = config.listen;
+                if address.ip().is_unspecified() {
+                    address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                println!("http://{address}/ui/#access_token={token}");
+            } else {
+                println!("{token}");
+            }
             Ok(())
         }
         Command::Files => {

@@ -54,6 +54,54 @@ lower_case_label_value!(PipelineKind);
 lower_case_label_value!(PipelineFailure);
 lower_case_label_value!(CacheOutcome);
 
+/// Why the connection layer ([`crate::conn`]) closed a connection itself.
+#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
+pub enum ConnectionClose {
+    /// A request head not complete within `header_read_timeout_seconds`.
+    HeaderTimeout,
+    /// No request for `idle_timeout_seconds`.
+    IdleTimeout,
+    /// Closed, while waiting for a request, to make room at `max_connections`.
+    Evicted,
+    /// Closed at shutdown, or cut at the end of the grace period.
+    Shutdown,
+}
+
+impl EncodeLabelValue for ConnectionClose {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        use std::fmt::Write;
+        encoder.write_str(match self {
+            ConnectionClose::HeaderTimeout => "header_timeout",
+            ConnectionClose::IdleTimeout => "idle_timeout",
+            ConnectionClose::Evicted => "evicted",
+            ConnectionClose::Shutdown => "shutdown",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CloseLabels {
+    pub reason: ConnectionClose,
+}
+
+/// The `method` label: the standard methods by name, anything else as `other`, so that
+/// made-up methods cannot add series (each would cost memory for good).
+pub fn method_label(method: &poem::http::Method) -> &'static str {
+    use poem::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "other",
+    }
+}
+
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct KindLabels {
     pub kind: PipelineKind,
@@ -64,7 +112,8 @@ pub struct RequestLabels {
     /// The route template (`/api/v1/file/:file_uuid/clip`), never the raw path: uuids
     /// would make one series per file.
     pub route: String,
-    pub method: String,
+    /// From [`method_label`]: a closed set.
+    pub method: &'static str,
     pub status: u16,
 }
 
@@ -118,6 +167,9 @@ pub struct Metrics {
     pub admission_rejections: Family<KindLabels, Counter>,
     pub pipeline_memory_reserved_bytes: Gauge,
     pub thumbnail_cache: Family<CacheLabels, Counter>,
+    pub open_connections: Gauge,
+    pub connections_refused: Counter,
+    pub connections_closed: Family<CloseLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -189,6 +241,24 @@ impl Metrics {
             "Thumbnail cache lookups, by outcome (hit or miss)",
             thumbnail_cache.clone(),
         );
+        let open_connections = Gauge::default();
+        registry.register(
+            "open_connections",
+            "HTTP connections open now",
+            open_connections.clone(),
+        );
+        let connections_refused = Counter::default();
+        registry.register(
+            "connections_refused",
+            "Connections refused with 503 at max_connections (none was waiting to be closed)",
+            connections_refused.clone(),
+        );
+        let connections_closed = Family::<CloseLabels, Counter>::default();
+        registry.register(
+            "connections_closed",
+            "Connections the server closed itself, by reason (timeouts, eviction, shutdown)",
+            connections_closed.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -201,6 +271,9 @@ impl Metrics {
             admission_rejections,
             pipeline_memory_reserved_bytes,
             thumbnail_cache,
+            open_connections,
+            connections_refused,
+            connections_closed,
         }
     }
 

@@ -1,14 +1,8 @@
 //! `framecast serve`: bind, print where, serve until SIGTERM/SIGINT.
 
 use std::io::Write;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-
-use poem::listener::{Acceptor, Listener, TcpListener};
-use poem::web::{LocalAddr, RemoteAddr};
-use poem::{http::uri::Scheme, Server};
-use tokio_io_timeout::TimeoutStream;
 
 use crate::admission::Admission;
 use crate::auth::Verifier;
@@ -54,56 +48,68 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         },
     });
 
-    let acceptor = WriteTimeout {
-        inner: TcpListener::bind(config.listen).into_acceptor().await?,
-        timeout: state.stall_timeout,
-    };
-    let local = acceptor
-        .local_addr()
-        .into_iter()
-        .find_map(|addr| addr.as_socket_addr().copied())
-        .unwrap_or(config.listen);
+    let mut limits = config.connection_limits()?;
+    limits.max_connections = fit_to_file_limit(limits.max_connections);
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let local = listener.local_addr()?;
     // Scripts and tests read this line to find the port when listen uses port 0.
     println!("framecast listening on http://{local}");
     std::io::stdout().flush()?;
 
-    // On the signal poem stops accepting (the listening socket is closed), lets every
-    // connection finish its running response, and after the grace period drops those still
-    // open: their bodies' drops then stop the pipelines.
-    Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(
-            http::app(state, config.metrics_enabled),
-            shutdown_signal(),
-            Some(Duration::from_secs(config.shutdown_grace_seconds)),
-        )
-        .await?;
+    tokio::spawn(crate::memory::trim_when_idle());
+    // On the signal: no new connections (the listening socket is closed), connections not
+    // answering a request are closed at once, running responses may finish, and after the
+    // grace period those still open are dropped: their bodies' drops stop the pipelines.
+    crate::conn::serve(
+        listener,
+        http::app(state, config.metrics_enabled),
+        limits,
+        shutdown_signal(),
+        Duration::from_secs(config.shutdown_grace_seconds),
+    )
+    .await?;
     wait_for_pipelines_to_stop(PIPELINE_STOP_WAIT).await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Accepts like `inner`, with a write timeout on every connection: a client that reads
-/// nothing for `timeout` is disconnected. Without it, a stalled client's connection (and
-/// the response data queued for it) stays until the client acts, even after its stream
-/// has given up on it. Slow readers are unaffected: any progress restarts the timeout.
-struct WriteTimeout<A> {
-    inner: A,
-    timeout: Duration,
-}
-
-impl<A: Acceptor> Acceptor for WriteTimeout<A> {
-    type Io = Pin<Box<TimeoutStream<A::Io>>>;
-
-    fn local_addr(&self) -> Vec<LocalAddr> {
-        self.inner.local_addr()
+/// Raises the soft file-descriptor limit to the hard one, and returns `max_connections`
+/// lowered to fit what is left after a reserve for everything else (the catalog,
+/// pipelines' files and pipes): a quarter of the limit, 64 to 256. Past the limit, accept()
+/// fails and every route (and /health) stops answering; under it, the connection layer's
+/// own limit keeps room for new clients.
+fn fit_to_file_limit(max_connections: usize) -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return max_connections;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
     }
-
-    async fn accept(&mut self) -> std::io::Result<(Self::Io, LocalAddr, RemoteAddr, Scheme)> {
-        let (io, local, remote, scheme) = self.inner.accept().await?;
-        let mut io = TimeoutStream::new(io);
-        io.set_write_timeout(Some(self.timeout));
-        Ok((Box::pin(io), local, remote, scheme))
+    let reserve = (limit.rlim_cur / 4).clamp(64, 256);
+    let room = limit.rlim_cur.saturating_sub(reserve).max(1);
+    if (max_connections as u64) > room {
+        tracing::warn!(
+            max_connections,
+            open_files_limit = limit.rlim_cur,
+            lowered_to = room,
+            "max_connections does not fit the open files limit: lowered"
+        );
+        return room as usize;
     }
+    max_connections
 }
 
 /// How long stopping pipelines (set to NULL on threads of their own) may take at exit.

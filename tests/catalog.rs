@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use common::pg::{Relay, TestDatabase};
 use framecast::catalog::{
-    Catalog, CatalogError, Detection, FileRecord, FileUuid, Location, OverlaySource,
-    PostgresCatalog, SqliteCatalog,
+    rows_of, Catalog, CatalogError, Detection, FileRecord, FileUuid, FilesPage, Location,
+    OverlaySource, PostgresCatalog, SqliteCatalog, TraceSummary,
 };
 use framecast::media::{FrameIndex, MediaInfo};
 use gst::prelude::*;
@@ -71,7 +71,43 @@ for_both_stores!(
     detections_come_by_frame_window,
     trace_detections_come_in_frame_order,
     overlay_source_reads_windows_from_a_plain_thread,
+    a_bad_row_anywhere_changes_nothing,
+    files_come_in_pages_within_a_scope,
+    traces_come_in_pages_with_their_spans,
 );
+
+/// Rows are stored as they are read: a bad one after good ones (the 1,000,001st of a file,
+/// say) rolls the whole import back, and the old entry stays as it was.
+async fn a_bad_row_anywhere_changes_nothing(catalog: Arc<dyn Catalog>) {
+    let uuid = FileUuid::new_random();
+    catalog
+        .put_file(&record(uuid), rows_of(vec![detection(0, 1)]))
+        .await
+        .unwrap();
+    let mut replacement = record(uuid);
+    replacement.size = 99;
+    let bad = gstframecast::detections::ParseError {
+        location: "line 3".into(),
+        reason: "bad".into(),
+    };
+    let rows = vec![Ok(detection(1, 1)), Ok(detection(2, 2)), Err(bad)];
+    let e = catalog
+        .put_file(&replacement, Box::new(rows.into_iter()))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, CatalogError::Detections(e) if e.location == "line 3"),
+        "{e}"
+    );
+    assert_eq!(
+        catalog.file(uuid).await.unwrap().unwrap().size,
+        123_456_789_012
+    );
+    assert_eq!(
+        catalog.detections(uuid, 0, 249).await.unwrap(),
+        vec![detection(0, 1)]
+    );
+}
 
 /// A record with a real frame index: 250 frames at 25 fps, keyframes every 50, B-frame-like
 /// uneven timestamps at the start.
@@ -137,7 +173,10 @@ async fn put_then_get_gives_the_same_record(catalog: Arc<dyn Catalog>) {
         ..record(uuid)
     };
     for file in [record(uuid), silent, remote, s3] {
-        catalog.put_file(&file, &[detection(0, 1)]).await.unwrap();
+        catalog
+            .put_file(&file, rows_of(vec![detection(0, 1)]))
+            .await
+            .unwrap();
         let got = catalog.file(uuid).await.unwrap().expect("the file");
         assert_eq!(got, file);
         assert_eq!(
@@ -159,7 +198,7 @@ async fn put_then_get_gives_the_same_record(catalog: Arc<dyn Catalog>) {
         ..detection(249, i32::MIN)
     };
     catalog
-        .put_file(&record(uuid), std::slice::from_ref(&full))
+        .put_file(&record(uuid), rows_of(vec![full.clone()]))
         .await
         .unwrap();
     assert_eq!(catalog.detections(uuid, 0, 249).await.unwrap(), [full]);
@@ -171,7 +210,10 @@ async fn reimport_replaces_atomically(catalog: Arc<dyn Catalog>) {
     let new: Vec<Detection> = (0..200).map(|f| detection(f % 250, 2)).collect();
     let mut replacement = record(uuid);
     replacement.size = 99;
-    catalog.put_file(&record(uuid), &old).await.unwrap();
+    catalog
+        .put_file(&record(uuid), rows_of(old.clone()))
+        .await
+        .unwrap();
 
     // While one task replaces the entry back and forth, readers only ever see one whole
     // version: the file and its detections together.
@@ -180,10 +222,19 @@ async fn reimport_replaces_atomically(catalog: Arc<dyn Catalog>) {
         let (old, new, first, second) = (old.clone(), new.clone(), record(uuid), replacement);
         tokio::spawn(async move {
             for _ in 0..10 {
-                catalog.put_file(&second, &new).await.unwrap();
-                catalog.put_file(&first, &old).await.unwrap();
+                catalog
+                    .put_file(&second, rows_of(new.clone()))
+                    .await
+                    .unwrap();
+                catalog
+                    .put_file(&first, rows_of(old.clone()))
+                    .await
+                    .unwrap();
             }
-            catalog.put_file(&second, &new).await.unwrap();
+            catalog
+                .put_file(&second, rows_of(new.clone()))
+                .await
+                .unwrap();
         })
     };
     let mut seen = std::collections::HashSet::new();
@@ -209,10 +260,13 @@ async fn list_files_counts_detections_in_import_order(catalog: Arc<dyn Catalog>)
     assert!(catalog.list_files().await.unwrap().is_empty());
     let (a, b) = (FileUuid::new_random(), FileUuid::new_random());
     catalog
-        .put_file(&record(a), &[detection(0, 1), detection(1, 1)])
+        .put_file(&record(a), rows_of(vec![detection(0, 1), detection(1, 1)]))
         .await
         .unwrap();
-    catalog.put_file(&record(b), &[]).await.unwrap();
+    catalog
+        .put_file(&record(b), rows_of(Vec::new()))
+        .await
+        .unwrap();
     let files = catalog.list_files().await.unwrap();
     let got: Vec<(String, u64)> = files
         .iter()
@@ -224,6 +278,110 @@ async fn list_files_counts_detections_in_import_order(catalog: Arc<dyn Catalog>)
     assert_eq!((f.frames, f.fps, f.duration_seconds), (250, 25.0, 10.0));
 }
 
+async fn files_come_in_pages_within_a_scope(catalog: Arc<dyn Catalog>) {
+    let mut uuids: Vec<FileUuid> = (0..5).map(|_| FileUuid::new_random()).collect();
+    for (i, uuid) in uuids.iter().enumerate() {
+        let mut file = record(*uuid);
+        file.media.has_audio = i % 2 == 0;
+        catalog
+            .put_file(&file, rows_of(vec![detection(0, 1); i]))
+            .await
+            .unwrap();
+    }
+    uuids.sort_by_key(|u| u.to_string());
+    let page = |after: Option<FileUuid>, only: Option<Vec<FileUuid>>, limit| FilesPage {
+        after,
+        only,
+        limit,
+    };
+    // Every file, two at a time, in uuid order.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let got = catalog.files_page(&page(after, None, 2)).await.unwrap();
+        assert!(got.len() <= 2);
+        let Some(last) = got.last() else { break };
+        after = Some(last.uuid.parse().unwrap());
+        seen.extend(got);
+    }
+    let seen_uuids: Vec<String> = seen.iter().map(|f| f.uuid.clone()).collect();
+    let want: Vec<String> = uuids.iter().map(|u| u.to_string()).collect();
+    assert_eq!(seen_uuids, want);
+    // The same rows as list_files.
+    let mut listed = catalog.list_files().await.unwrap();
+    listed.sort_by(|a, b| a.uuid.cmp(&b.uuid));
+    assert_eq!(seen, listed);
+    let f = &seen[0];
+    assert_eq!((f.width, f.height, f.frames), (1280, 720, 250));
+    assert_eq!(seen.iter().filter(|f| f.has_audio).count(), 3);
+    assert_eq!(seen.iter().map(|f| f.detections).sum::<u64>(), 10);
+    // Within a scope: only those, still paged.
+    let scope = vec![uuids[3], uuids[1], FileUuid::new_random()];
+    let got = catalog
+        .files_page(&page(None, Some(scope.clone()), 1))
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].uuid, uuids[1].to_string());
+    let got = catalog
+        .files_page(&page(Some(uuids[1]), Some(scope), 10))
+        .await
+        .unwrap();
+    let got: Vec<String> = got.into_iter().map(|f| f.uuid).collect();
+    assert_eq!(got, [uuids[3].to_string()]);
+    let none = catalog
+        .files_page(&page(None, Some(Vec::new()), 10))
+        .await
+        .unwrap();
+    assert!(none.is_empty());
+}
+
+async fn traces_come_in_pages_with_their_spans(catalog: Arc<dyn Catalog>) {
+    let (uuid, other) = (FileUuid::new_random(), FileUuid::new_random());
+    let rows = [
+        in_trace(9, 7, None),
+        in_trace(4, 7, None),
+        in_trace(6, 7, Some("alice")),
+        in_trace(8, 7, Some("bob")),
+        in_trace(0, -3, None),
+        in_trace(100, 12, Some("carol")),
+        detection(5, 1),
+    ];
+    catalog
+        .put_file(&record(uuid), rows_of(rows.to_vec()))
+        .await
+        .unwrap();
+    catalog
+        .put_file(&record(other), rows_of(vec![in_trace(1, 7, None)]))
+        .await
+        .unwrap();
+    let all = catalog.traces(uuid, None, 100).await.unwrap();
+    let trace =
+        |trace_id, first_frame, last_frame, identity: Option<&str>, detections| TraceSummary {
+            trace_id,
+            first_frame,
+            last_frame,
+            identity: identity.map(str::to_owned),
+            detections,
+        };
+    assert_eq!(
+        all,
+        [
+            trace(-3, 0, 0, None, 1),
+            trace(7, 4, 9, Some("alice"), 4),
+            trace(12, 100, 100, Some("carol"), 1),
+        ]
+    );
+    assert_eq!(catalog.traces(uuid, None, 1).await.unwrap(), all[..1]);
+    assert_eq!(catalog.traces(uuid, Some(-3), 1).await.unwrap(), all[1..2]);
+    assert!(catalog.traces(uuid, Some(12), 5).await.unwrap().is_empty());
+    assert!(catalog
+        .traces(FileUuid::new_random(), None, 5)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
 async fn trace_spans_come_from_the_trace_rows(catalog: Arc<dyn Catalog>) {
     let uuid = FileUuid::new_random();
     let rows = [
@@ -233,7 +391,10 @@ async fn trace_spans_come_from_the_trace_rows(catalog: Arc<dyn Catalog>) {
         in_trace(8, 7, Some("bob")),
         in_trace(0, 8, None),
     ];
-    catalog.put_file(&record(uuid), &rows).await.unwrap();
+    catalog
+        .put_file(&record(uuid), rows_of(rows.to_vec()))
+        .await
+        .unwrap();
     let span = catalog.trace_span(uuid, 7).await.unwrap().unwrap();
     assert_eq!((span.first, span.last), (4, 9));
     assert_eq!(span.identity.as_deref(), Some("alice"));
@@ -252,9 +413,12 @@ async fn detections_come_by_frame_window(catalog: Arc<dyn Catalog>) {
     let rows: Vec<Detection> = (0..600u32)
         .map(|i| detection((i * 7919) % 300, i as i32))
         .collect();
-    catalog.put_file(&record(uuid), &rows).await.unwrap();
     catalog
-        .put_file(&record(other), &[detection(10, -1)])
+        .put_file(&record(uuid), rows_of(rows.clone()))
+        .await
+        .unwrap();
+    catalog
+        .put_file(&record(other), rows_of(vec![detection(10, -1)]))
         .await
         .unwrap();
     let expected = |first: u32, last: u32| {
@@ -296,7 +460,10 @@ async fn trace_detections_come_in_frame_order(catalog: Arc<dyn Catalog>) {
             ..in_trace(5, 3, None)
         },
     ];
-    catalog.put_file(&record(uuid), &rows).await.unwrap();
+    catalog
+        .put_file(&record(uuid), rows_of(rows.to_vec()))
+        .await
+        .unwrap();
     let trace = catalog.trace_detections(uuid, 3).await.unwrap();
     assert_eq!(trace, [rows[2].clone(), rows[4].clone(), rows[0].clone()]);
     assert!(catalog.trace_detections(uuid, 9).await.unwrap().is_empty());
@@ -308,7 +475,10 @@ async fn overlay_source_reads_windows_from_a_plain_thread(catalog: Arc<dyn Catal
     let rows: Vec<Detection> = (0..300)
         .map(|f| in_trace(f, (f / 100) as i64, None))
         .collect();
-    catalog.put_file(&record(uuid), &rows).await.unwrap();
+    catalog
+        .put_file(&record(uuid), rows_of(rows.clone()))
+        .await
+        .unwrap();
     let source = OverlaySource::new(catalog.clone(), tokio::runtime::Handle::current(), uuid);
     let (windows, trace, past) = std::thread::spawn(move || {
         let windows: Vec<Vec<Detection>> = [(0, 255), (256, 511)]
@@ -390,7 +560,10 @@ async fn postgres_instances_starting_at_once_migrate_once() {
     );
     // Opening again changes nothing and keeps the data.
     let uuid = FileUuid::new_random();
-    catalogs[0].put_file(&record(uuid), &[]).await.unwrap();
+    catalogs[0]
+        .put_file(&record(uuid), rows_of(Vec::new()))
+        .await
+        .unwrap();
     let again = PostgresCatalog::open(&db.url).await.unwrap();
     assert!(again.file(uuid).await.unwrap().is_some());
     assert_eq!(
@@ -424,14 +597,17 @@ async fn postgres_failed_import_changes_nothing() {
     let catalog = subject.catalog;
     let uuid = FileUuid::new_random();
     catalog
-        .put_file(&record(uuid), &[detection(1, 1)])
+        .put_file(&record(uuid), rows_of(vec![detection(1, 1)]))
         .await
         .unwrap();
     // Past PostgreSQL's INTEGER: refused after the file row was already written.
     let mut changed = record(uuid);
     changed.size = 1;
     let e = catalog
-        .put_file(&changed, &[detection(2, 2), detection(u32::MAX, 2)])
+        .put_file(
+            &changed,
+            rows_of(vec![detection(2, 2), detection(u32::MAX, 2)]),
+        )
         .await
         .unwrap_err();
     assert!(matches!(e, CatalogError::OutOfRange(_)), "{e}");
@@ -472,7 +648,10 @@ async fn postgres_going_away_is_unavailable_and_coming_back_needs_no_restart() {
     assert_ne!(url, db.url);
     let catalog = PostgresCatalog::open(&url).await.unwrap();
     let uuid = FileUuid::new_random();
-    catalog.put_file(&record(uuid), &[]).await.unwrap();
+    catalog
+        .put_file(&record(uuid), rows_of(Vec::new()))
+        .await
+        .unwrap();
 
     relay.stop().await;
     for _ in 0..3 {
@@ -523,7 +702,7 @@ async fn the_overlay_draws_the_same_from_either_catalog_as_from_a_file() {
         let uuid = FileUuid::new_random();
         subject
             .catalog
-            .put_file(&record(uuid), &rows)
+            .put_file(&record(uuid), rows_of(rows.clone()))
             .await
             .unwrap();
         let source = Arc::new(OverlaySource::new(

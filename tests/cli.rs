@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{ffmpeg, generated, small_mp4, Server};
+use common::{generated, small_mp4, Server};
 
 fn stderr(output: &std::process::Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -28,17 +28,10 @@ fn import_refuses_what_gstreamer_cannot_play_and_changes_nothing() {
     std::fs::write(&random, bytes).unwrap();
     let text = dir.path().join("notes.mkv");
     std::fs::write(&text, "this is not a video\n".repeat(100)).unwrap();
-    let audio_only = generated("audio-only.m4a", |path| {
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            "sine=duration=1",
-            "-c:a",
-            "aac",
-            path.to_str().unwrap(),
-        ])
-    });
+    let audio_only = generated(
+        "audio-only.m4a",
+        &["-f", "lavfi", "-i", "sine=duration=1", "-c:a", "aac"],
+    );
     let missing = dir.path().join("missing.mp4");
 
     for (video, needle) in [

@@ -90,6 +90,20 @@ impl Setup {
         connection
     }
 
+    /// Waits up to `limit` for the stream's pipeline to be live, panicking after.
+    fn assert_pipeline_live_within(&self, limit: Duration) {
+        let started = Instant::now();
+        while self.server.active_pipelines() != 1 {
+            assert!(
+                started.elapsed() < limit,
+                "{} live pipelines after {:?}",
+                self.server.active_pipelines(),
+                started.elapsed()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// The server still does its job: a fresh thumbnail is served.
     fn assert_still_serving(&self, frame: u32) {
         let response = self.get("thumbnail", &format!("frame={frame}"));
@@ -114,9 +128,9 @@ impl Setup {
 fn a_client_leaving_mid_stream_frees_the_pipeline_within_a_second() {
     let s = Setup::new(&long_mp4(), &[]);
     let connection = s.open("clip", "start_frame=0&end_frame=1499");
-    // The client stops reading: backpressure holds the pipeline, which stays live.
-    std::thread::sleep(Duration::from_millis(300));
-    assert_eq!(s.server.active_pipelines(), 1);
+    // The client stops reading: backpressure holds the pipeline, which stays live (its
+    // 1,500 frames cannot all fit in the socket buffers).
+    s.assert_pipeline_live_within(Duration::from_secs(10));
     drop(connection);
     s.server
         .assert_pipelines_stop_within(Duration::from_secs(1));
@@ -154,12 +168,8 @@ fn a_stalled_client_loses_its_pipeline_and_gets_a_cut_body() {
     s.server
         .assert_sockets_within(idle_sockets, Duration::from_secs(5));
     // What was queued still comes, then the connection closes without the last chunk.
-    let mut rest = Vec::new();
-    let _ = connection.read_to_end(&mut rest);
-    assert!(
-        !rest.ends_with(b"0\r\n\r\n"),
-        "a stalled stream must not end as if complete"
-    );
+    let rest = read_until_closed(&mut connection);
+    assert_cut_ts_body(&rest);
     assert_eq!(s.encoding_failures("stall"), 1.0);
 }
 
@@ -167,7 +177,7 @@ fn a_stalled_client_loses_its_pipeline_and_gets_a_cut_body() {
 fn fifty_concurrent_thumbnails_are_all_answered() {
     let s = Setup::new(&small_mp4(), &[]);
     let started = Instant::now();
-    let statuses: Vec<(u16, Option<String>)> = std::thread::scope(|scope| {
+    let statuses: Vec<(u16, Option<String>, Vec<u8>)> = std::thread::scope(|scope| {
         let requests: Vec<_> = (0..50)
             .map(|frame| {
                 let s = &s;
@@ -179,30 +189,93 @@ fn fifty_concurrent_thumbnails_are_all_answered() {
                         .headers()
                         .get("retry-after")
                         .map(|v| v.to_str().unwrap().to_owned());
-                    let _ = response.bytes().expect("a whole body");
-                    (status, retry_after)
+                    let body = response.bytes().expect("a whole body").to_vec();
+                    (status, retry_after, body)
                 })
             })
             .collect();
         requests.into_iter().map(|r| r.join().unwrap()).collect()
     });
-    for (status, retry_after) in &statuses {
+    for (frame, (status, retry_after, body)) in statuses.iter().enumerate() {
         match status {
-            200 => {}
-            503 => assert!(retry_after.is_some(), "503 comes with Retry-After"),
-            other => panic!("status {other}: only 200 or 503 are expected"),
+            // Each 200 is its own frame, as ffmpeg decodes it.
+            200 => assert_is_frame(body, frame as u32),
+            503 => assert_eq!(
+                retry_after.as_deref(),
+                Some("1"),
+                "503 comes with Retry-After"
+            ),
+            other => panic!("frame {frame}: status {other}: only 200 or 503 are expected"),
         }
     }
-    let served = statuses.iter().filter(|(status, _)| *status == 200).count();
+    let served = statuses
+        .iter()
+        .filter(|(status, ..)| *status == 200)
+        .count();
+    let refused = 50 - served;
     eprintln!(
-        "50 concurrent thumbnails: {served} served, {} refused, in {:?}",
-        50 - served,
+        "50 concurrent thumbnails: {served} served, {refused} refused, in {:?}",
         started.elapsed()
     );
-    assert!(served > 0);
+    // Every refusal is an admission 503, counted as such.
+    let counted = s
+        .server
+        .metric("framecast_admission_rejections_total{kind=\"thumbnail\"}")
+        .unwrap_or(0.0);
+    assert_eq!(counted, refused as f64);
     s.server
         .assert_pipelines_stop_within(Duration::from_secs(1));
     s.assert_still_serving(0);
+}
+
+/// `body` (a JPEG) is frame `n` of small_mp4: closest to ffmpeg's frame n of its
+/// neighbours, at 30 dB or more.
+fn assert_is_frame(body: &[u8], n: u32) {
+    let dir = tempfile::tempdir().unwrap();
+    let jpeg = dir.path().join("t.jpg");
+    std::fs::write(&jpeg, body).unwrap();
+    let ours = common::ffmpeg_frame(&jpeg, 0, None);
+    let exact = common::psnr(&ours, &common::ffmpeg_frame(&small_mp4(), n, None));
+    assert!(exact >= 30.0, "frame {n}: {exact:.1} dB");
+    if n > 0 {
+        let previous = common::psnr(&ours, &common::ffmpeg_frame(&small_mp4(), n - 1, None));
+        assert!(
+            exact > previous,
+            "frame {n}: {exact:.1} dB, frame {} {previous:.1}",
+            n - 1
+        );
+    }
+}
+
+/// Reads until the server closes the connection (or resets it: what arrived counts).
+fn read_until_closed(connection: &mut TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 65536];
+    loop {
+        match connection.read(&mut buffer) {
+            Ok(0) => return received,
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return received,
+            Err(e) => panic!("reading the rest: {e} after {} bytes", received.len()),
+        }
+    }
+}
+
+/// The rest of a chunked MPEG-TS body that was cut: some data (what was queued still
+/// comes), chunks of whole 188-byte packets starting with their sync byte, and no final
+/// zero-length chunk.
+fn assert_cut_ts_body(rest: &[u8]) {
+    assert!(!rest.is_empty(), "nothing of the queued stream arrived");
+    assert!(
+        rest.windows(2).any(|w| w == b"\r\n") && rest.contains(&0x47),
+        "not a chunked MPEG-TS body: {:?}",
+        &rest[..rest.len().min(64)]
+    );
+    assert!(
+        !rest.ends_with(b"0\r\n\r\n"),
+        "a cut stream must not end as if complete ({} bytes)",
+        rest.len()
+    );
 }
 
 /// Overwrites `path` in place with `len` pseudo-random bytes.
@@ -507,11 +580,15 @@ fn sigterm_lets_a_running_stream_finish_refuses_new_connections_and_exits_0() {
         std::thread::sleep(Duration::from_millis(10));
     }
     s.server.signal("TERM");
-    std::thread::sleep(Duration::from_millis(200));
-    assert!(
-        TcpStream::connect(s.server.address()).is_err(),
-        "no new connections once shutting down"
-    );
+    // The listener closes as the signal is handled.
+    let signalled = Instant::now();
+    while TcpStream::connect(s.server.address()).is_ok() {
+        assert!(
+            signalled.elapsed() < Duration::from_secs(5),
+            "still accepting connections 5 s after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
     let sent = download
         .join()
         .unwrap()
@@ -537,20 +614,19 @@ fn sigint_cuts_what_is_still_running_after_the_grace_period_and_exits_0() {
         .expect("the server exits after the grace period");
     assert_eq!(status.code(), Some(0));
     assert!(signalled.elapsed() >= Duration::from_millis(900));
-    let mut rest = Vec::new();
-    let _ = stalled.read_to_end(&mut rest);
-    assert!(
-        !rest.ends_with(b"0\r\n\r\n"),
-        "the cut stream is incomplete"
-    );
+    let rest = read_until_closed(&mut stalled);
+    assert_cut_ts_body(&rest);
 }
 
 #[test]
 fn a_stalled_video_download_is_closed_short_of_its_length() {
     let s = Setup::new(&noisy_mp4(), &[("FRAMECAST_STALL_TIMEOUT_SECONDS", "1")]);
+    let idle_sockets = s.server.sockets();
     let mut connection = s.open("video", "");
-    // The client reads nothing for a while: the socket buffers fill, then the reader stalls.
-    std::thread::sleep(Duration::from_secs(4));
+    // The client reads nothing: the socket buffers fill, the reader stalls, and after the
+    // stall timeout the server drops the connection, which the client still holds.
+    s.server
+        .assert_sockets_within(idle_sockets, Duration::from_secs(15));
     let mut received = Vec::new();
     let started = Instant::now();
     connection
@@ -606,4 +682,41 @@ fn a_pipeline_that_stops_producing_is_cut_at_the_stall_timeout() {
         .assert_pipelines_stop_within(Duration::from_secs(3));
     assert_eq!(s.encoding_failures("stall"), 1.0);
     s.assert_still_serving(1);
+}
+
+#[test]
+fn over_the_connection_limit_with_every_connection_busy_a_client_gets_503_counted_in_metrics() {
+    let s = Setup::new(
+        &long_mp4(),
+        &[
+            ("FRAMECAST_MAX_CONNECTIONS", "2"),
+            ("FRAMECAST_MAX_ENCODING_PIPELINES", "2"),
+        ],
+    );
+    // Two streams the clients do not read: both connections are answering a request, so
+    // neither can be closed to make room.
+    let first = s.open("clip", "start_frame=0&end_frame=1499");
+    let _second = s.open("clip", "start_frame=0&end_frame=1499");
+    let refused = client().get(s.server.url("/health")).send().unwrap();
+    assert!(refused.headers().contains_key("retry-after"));
+    assert_json_error(refused, 503, "overloaded");
+
+    drop(first);
+    // Once the first stream's connection is gone, there is room again.
+    let started = Instant::now();
+    let metrics = loop {
+        match client().get(s.server.url("/metrics")).send() {
+            Ok(response) if response.status() == 200 => break response.text().unwrap(),
+            _ => {}
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no room after a connection closed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        sample(&metrics, "framecast_connections_refused_total").is_some_and(|n| n >= 1.0),
+        "{metrics}"
+    );
 }

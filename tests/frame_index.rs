@@ -102,14 +102,15 @@ fn ffprobe_frames(path: &Path) -> Vec<ProbedFrame> {
         .collect()
 }
 
-/// Asserts that the first `index.len()` frames of `expected` are the indexed frames: same
-/// times relative to the first frame (ffprobe's include the container's start offset, ours
-/// are stream times) and the same keyframes.
-fn assert_prefix_of(index: &FrameIndex, expected: &[ProbedFrame], path: &Path) {
+/// Asserts that the indexed frames are `expected`: as many, the same times relative to the
+/// first frame (ffprobe's include the container's start offset, ours are stream times) and
+/// the same keyframes.
+fn assert_frames_match(index: &FrameIndex, expected: &[ProbedFrame], path: &Path) {
     assert!(!index.is_empty(), "{}: empty index", path.display());
-    assert!(
-        index.len() <= expected.len(),
-        "{}: more frames than ffprobe",
+    assert_eq!(
+        index.len(),
+        expected.len(),
+        "{}: frame count against ffprobe's",
         path.display()
     );
     let ours0 = index.timestamp(0).unwrap() as i64;
@@ -135,13 +136,7 @@ fn assert_prefix_of(index: &FrameIndex, expected: &[ProbedFrame], path: &Path) {
 fn probe_matching_ffprobe(path: &Path) -> MediaInfo {
     let info = probe(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let expected = ffprobe_frames(path);
-    assert_eq!(
-        info.frame_index.len(),
-        expected.len(),
-        "{}: frame count",
-        path.display()
-    );
-    assert_prefix_of(&info.frame_index, &expected, path);
+    assert_frames_match(&info.frame_index, &expected, path);
     info
 }
 
@@ -210,23 +205,41 @@ fn mp4_edit_list_skips_pre_roll() {
     assert!(info.frame_index.timestamp(0).unwrap() < 40_000_000);
 }
 
-/// GStreamer 1.22's qtdemux ends a track with an edit list early: once it has pushed a
-/// keyframe, it stops if the next sample's DTS *in media time* is past the movie duration
-/// (movie time). For this cut (the edit starts at media time 1.38 s, movie duration 3.22 s, a
-/// keyframe at media DTS 4.00 s) the last 9 frames ffmpeg shows never leave the demuxer: no
-/// GStreamer pipeline can show them, so they are not in the index. What is indexed is exactly
-/// ffprobe's frames up to there.
+/// GStreamer 1.22's qtdemux ends a track whose edit list starts past media time 0 early (it
+/// compares its position plus the edit's media start with the movie duration, see
+/// `gstframecast::movie_duration`). For this cut (the edit starts at media time 1.38 s, a
+/// keyframe at media DTS 4.00 s, past the movie duration) it stopped after that keyframe: 68
+/// of ffprobe's 77 frames. With the movie duration patched on the way to qtdemux every frame is
+/// indexed, the last ones too, and the duration is still the file's.
 #[test]
-fn mp4_edit_list_tail_lost_by_qtdemux() {
+fn mp4_edit_list_tail_is_indexed() {
     let dir = TempDir::new().unwrap();
     let source = edit_list_source(&dir);
     let cut = stream_copy_cut(&dir, &source, "cut.mp4", "3");
-    let info = probe(&cut).unwrap();
-    let expected = ffprobe_frames(&cut);
-    assert_prefix_of(&info.frame_index, &expected, &cut);
-    // 17 frames before the keyframe, 50 in its GOP, and the next keyframe where qtdemux stops.
-    assert_eq!(info.frame_index.len(), 68, "ffprobe has {}", expected.len());
+    let info = probe_matching_ffprobe(&cut);
+    // 17 frames before the keyframe, 50 in its GOP, and the 10 of the next one.
+    assert_eq!(info.frame_index.len(), 77);
     assert_eq!(info.frame_index.keyframes(), [17, 67]);
+    // The file's own duration, not the one qtdemux was given.
+    let output = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&cut)
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let seconds: f64 = String::from_utf8(output.stdout)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_close(info.duration_ns as f64, seconds * 1e9, "duration");
 }
 
 #[test]

@@ -91,9 +91,14 @@ impl Streams {
     fn stream(&self, path: &str) -> PathBuf {
         let response = self.get(path);
         assert_eq!(response.status(), 200, "{path}: {:?}", response.text());
-        assert_eq!(response.headers()["content-type"], "video/mp2t");
+        let (content_type, extension) = if path.contains("format=mp4") {
+            ("video/mp4", "mp4")
+        } else {
+            ("video/mp2t", "ts")
+        };
+        assert_eq!(response.headers()["content-type"], content_type);
         let bytes = response.bytes().unwrap();
-        let name = format!("{}.ts", path.replace(['/', '?', '&', '='], "_"));
+        let name = format!("{}.{extension}", path.replace(['/', '?', '&', '='], "_"));
         let file = self.dir.path().join(name);
         std::fs::write(&file, &bytes).unwrap();
         file
@@ -545,24 +550,79 @@ fn audio_off_copies_the_video_when_the_codec_allows() {
 
     // An MP4 cut with an edit list between keyframes starts with frames that need a hidden
     // keyframe: re-encoded, as many frames as a clip of the whole file.
-    let cut = s.server.import(&common::edit_list_mp4(), None);
+    // Compared with ffmpeg's view of the file: every one of its frames, first and last
+    // included.
+    let video = common::edit_list_mp4();
+    let cut = s.server.import(&video, None);
     let token = s.server.token(&[&cut]);
-    let fetch = |query: &str| {
-        let response = client()
-            .get(s.server.url(&format!("/api/v1/file/{cut}/{query}")))
-            .bearer_auth(&token)
-            .send()
-            .unwrap();
-        assert_eq!(response.status(), 200, "{query}");
-        let path = s.dir.path().join(format!("cut-{}.ts", query.len()));
-        std::fs::write(&path, response.bytes().unwrap()).unwrap();
-        frame_count(&path)
-    };
-    let frames = fetch("video?audio=off");
-    assert!(frames > 0);
-    let last = frames - 1;
+    let response = client()
+        .get(s.server.url(&format!("/api/v1/file/{cut}/video?audio=off")))
+        .bearer_auth(&token)
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let path = s.dir.path().join("cut.ts");
+    std::fs::write(&path, response.bytes().unwrap()).unwrap();
+    let frames = frame_count(&video);
+    assert_eq!(frame_count(&path), frames);
+    assert_eq!(video_codec(&path), "h264");
+    for (ours, theirs) in [(0, 0), (frames - 1, frames - 1)] {
+        // Re-encoded by x264 at quantizer 23: 30 dB, as clips.
+        let got = ffmpeg_frame(&path, ours, None);
+        let exact = common::psnr(&got, &ffmpeg_frame(&video, theirs, None));
+        assert!(exact >= 30.0, "frame {theirs}: {exact:.1} dB");
+        let neighbour = if theirs == 0 { 1 } else { theirs - 1 };
+        let other = common::psnr(&got, &ffmpeg_frame(&video, neighbour, None));
+        assert!(
+            exact > other,
+            "frame {theirs}: {exact:.1} dB, {neighbour}: {other:.1}"
+        );
+    }
+}
+
+/// format=mp4 on every re-encoded stream: the same frames, boxes and audio as MPEG-TS, in
+/// fragmented MP4; explain writes the same bytes but for mp4mux's muxing time.
+#[test]
+fn mp4_streams_draw_the_same_frames() {
+    let s = Streams::new();
+    let bbox = s.stream("/video/bbox?format=mp4");
+    assert_eq!(frame_count(&bbox), FRAMES);
+    assert_eq!(audio_streams(&bbox), 1);
+    assert_face_box_on(&ffmpeg_frame(&bbox, 10, None));
+    // (mp4mux adds a `uuid` box of XMP metadata, which players skip.)
+    let boxes = common::mp4_boxes(&std::fs::read(&bbox).unwrap());
     assert_eq!(
-        fetch(&format!("clip?start_frame=0&end_frame={last}&audio=off")),
-        frames
+        boxes
+            .iter()
+            .filter(|b| *b != "uuid")
+            .take(3)
+            .collect::<Vec<_>>(),
+        ["ftyp", "moov", "moof"],
+        "{boxes:?}"
+    );
+
+    let trace = s.stream("/trace/7/video?padding=0.4&audio=off&format=mp4");
+    assert_eq!(frame_count(&trace), 31);
+    assert!(drawn_pixels(&ffmpeg_frame(&trace, 10, None), 596, 340, 4, 60) > 200);
+
+    // /video with format=mp4 alone: the whole file re-encoded, with its audio.
+    let whole = s.stream("/video?format=mp4");
+    assert_eq!(frame_count(&whole), FRAMES);
+    assert_eq!(audio_streams(&whole), 1);
+    assert_eq!(
+        frame_count(&s.stream("/video?format=mp4&start=70&audio=off")),
+        5
+    );
+
+    let path = "/video/bbox?start=5&audio=off&format=mp4";
+    let served = std::fs::read(s.stream(path)).unwrap();
+    let url = format!("/api/v1/file/{}{path}", s.uuid);
+    let (line, written) = s
+        .server
+        .run_explained(&url, &s.dir.path().join("explained.mp4"));
+    assert!(line.contains("mp4mux"), "{line}");
+    assert!(
+        common::mp4_without_times(&written) == common::mp4_without_times(&served),
+        "{path}: explain differs from HTTP: {line}"
     );
 }

@@ -78,10 +78,22 @@ impl Thumbnails {
 fn bframes_and_edit_list_mp4() {
     let t = Thumbnails::new();
     t.check_frames(&bframes_mp4(), &[0, 1, 2, 49, 50, 51, 77, 99]);
-    // GStreamer 1.22's qtdemux ends this cut after 18 of ffmpeg's 37 frames (it compares
-    // media-time DTS with the movie duration); tests/frame_index.rs pins that. Frames it
-    // delivers must match ffmpeg's.
-    t.check_frames(&edit_list_mp4(), &[0, 1, 2, 10, 16, 17]);
+    // GStreamer 1.22's qtdemux alone ends this cut after 18 of ffmpeg's frames
+    // (gstframecast::movie_duration): every frame to the last is there and exact.
+    let video = edit_list_mp4();
+    let count = frame_count(&video);
+    assert!(count > 30, "{count} frames");
+    t.check_frames(&video, &[0, 1, 2, 10, 16, 17, 18, 30, count - 2, count - 1]);
+    let uuid = t.server.import(&video, None);
+    let message = assert_json_error(
+        t.get(&uuid, &format!("frame={count}")),
+        400,
+        "bad_parameter",
+    );
+    assert!(
+        message.contains(&format!("0 to {}", count - 1)),
+        "{message}"
+    );
 }
 
 #[test]
@@ -110,6 +122,22 @@ fn crop_scale_and_quality() {
     assert_eq!(ours.len(), 160 * 120 * 3);
     let exact = psnr(&ours, &ffmpeg_frame(&video, 30, Some((40, 20, 160, 120))));
     assert!(exact >= 32.0, "crop PSNR {exact:.1}");
+
+    // Both sides given: stretched to them, as ffmpeg's scale=W:H does (not letterboxed).
+    // videoscale (bilinear) and ffmpeg's area averaging differ by about 25 dB here.
+    let stretched = jpeg_rgb(&t.jpeg(&uuid, "frame=30&width=100&height=50"));
+    let reference = decode_rgb(&[
+        "-i",
+        video.to_str().unwrap(),
+        "-vf",
+        "select=eq(n\\,30),format=rgb24,scale=100:50:flags=area",
+        "-fps_mode",
+        "passthrough",
+        "-frames:v",
+        "1",
+    ]);
+    let scaled = psnr(&stretched, &reference);
+    assert!(scaled >= 22.0, "stretched PSNR {scaled:.1}");
 
     // One side given keeps the aspect ratio of the (cropped) image.
     assert_eq!(
@@ -287,16 +315,85 @@ fn explain_reproduces_the_response_byte_for_byte() {
     let dir = tempfile::tempdir().unwrap();
     let awkward = awkward_copy(&bframes_mp4(), dir.path());
     let uuid = t.server.import(&awkward, None);
-    // Sizes are multiples of 16: jpegenc fills the partial MCUs past the right edge of
-    // other sizes from uninitialised memory, so their bytes (and the edge blocks' pixels,
-    // slightly) differ from run to run.
+    // Odd sizes too: whole MCUs are encoded from defined pixels (edgepad, jpegsize).
     for query in [
         "frame=77",
         "frame=5&x=10&y=20&w=160&h=96&width=80&quality=55",
+        "frame=6&x=3&y=5&w=233&h=111",
+        "frame=7&width=50&height=37",
     ] {
         let url = format!("/api/v1/file/{uuid}/thumbnail?{query}");
         let served = t.jpeg(&uuid, query);
         let (line, written) = t.server.run_explained(&url, &dir.path().join("out.jpg"));
         assert_eq!(written, served, "{line}");
+    }
+}
+
+/// Strong ETags mean identical bytes: the same request, rendered again (no cache) or by
+/// another server, gives the same JPEG at every size. jpegenc (GStreamer 1.22) alone encodes
+/// uninitialised memory in a partial last MCU column: 5 runs of a 50-pixel-wide thumbnail
+/// gave 5 different files.
+#[test]
+fn every_size_gives_the_same_bytes_every_time() {
+    let video = bframes_mp4();
+    let servers: Vec<Server> = (0..2)
+        .map(|_| Server::start_with(&[("FRAMECAST_THUMBNAIL_CACHE_BYTES", "0")]))
+        .collect();
+    let queries = [
+        "frame=11&width=50&height=37",
+        "frame=12&x=3&y=5&w=233&h=111",
+        "frame=13&x=1&y=1&w=9&h=7",
+        "frame=14&width=321",
+        "frame=15&width=1&height=1&quality=40",
+        "frame=16&width=1&height=7",
+        "frame=17",
+    ];
+    let mut first: Option<Vec<(String, Vec<u8>)>> = None;
+    // The same uuid on both: the ETag names the file by it.
+    let uuid = "0123456789abcdef0123456789abcdef";
+    for server in &servers {
+        let imported = server.cli(&["import", video.to_str().unwrap(), "--uuid", uuid]);
+        assert!(imported.status.success(), "{imported:?}");
+        let token = server.token(&[uuid]);
+        let started = server
+            .metric("framecast_pipelines_started_total")
+            .unwrap_or(0.0);
+        let mut answers = Vec::new();
+        for query in queries {
+            let fetch = || {
+                let response = client()
+                    .get(server.url(&format!("/api/v1/file/{uuid}/thumbnail?{query}")))
+                    .bearer_auth(&token)
+                    .send()
+                    .unwrap();
+                assert_eq!(response.status(), 200, "{query}");
+                let etag = response.headers()["etag"].to_str().unwrap().to_owned();
+                (etag, response.bytes().unwrap().to_vec())
+            };
+            let (etag, bytes) = fetch();
+            for _ in 0..2 {
+                let (again_etag, again) = fetch();
+                assert_eq!(again_etag, etag, "{query}");
+                assert!(again == bytes, "{query}: other bytes under ETag {etag}");
+            }
+            answers.push((etag, bytes));
+        }
+        // Every answer was rendered: 3 pipelines per query, nothing from a cache.
+        let rendered = server.metric("framecast_pipelines_started_total").unwrap() - started;
+        assert_eq!(rendered, 3.0 * queries.len() as f64);
+        match &first {
+            None => first = Some(answers),
+            Some(first) => {
+                for ((query, (etag, bytes)), (first_etag, first_bytes)) in
+                    queries.iter().zip(&answers).zip(first)
+                {
+                    assert_eq!(etag, first_etag, "{query}: ETag on another server");
+                    assert!(
+                        bytes == first_bytes,
+                        "{query}: other bytes on another server"
+                    );
+                }
+            }
+        }
     }
 }

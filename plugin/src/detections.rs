@@ -10,6 +10,7 @@
 //! `confidence`, `trace_id` and `identity` are optional).
 
 use std::fmt;
+use std::io::{BufRead, BufReader, Read};
 
 use rusqlite::{params, Connection};
 use serde::{Deserialize, Serialize};
@@ -66,43 +67,212 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+/// Longest `label` accepted, in characters: it is drawn on every frame it appears in.
+pub const MAX_LABEL_CHARS: usize = 200;
+/// Longest `identity` accepted, in characters (drawn like a label).
+pub const MAX_IDENTITY_CHARS: usize = 200;
+/// How much of a row's error (which may quote the row) is reported.
+const MAX_REASON_CHARS: usize = 200;
+
 /// Parses a detections file and checks every row; with `frame_count`, frames must be below
 /// it. The first bad row is reported by its line (JSON lines) or index (array).
 pub fn parse(text: &str, frame_count: Option<usize>) -> Result<Vec<Detection>, ParseError> {
-    let rows: Vec<(String, serde_json::Value)> = if text.trim_start().starts_with('[') {
-        let values: Vec<serde_json::Value> =
-            serde_json::from_str(text).map_err(|e| ParseError {
-                location: format!("line {}", e.line()),
-                reason: format!("not a valid JSON array: {e}"),
-            })?;
-        values
-            .into_iter()
-            .enumerate()
-            .map(|(i, v)| (format!("index {i}"), v))
-            .collect()
-    } else {
-        let mut rows = Vec::new();
-        for (i, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let value = serde_json::from_str(line).map_err(|e| ParseError {
-                location: format!("line {}", i + 1),
-                reason: format!("not valid JSON: {e}"),
-            })?;
-            rows.push((format!("line {}", i + 1), value));
-        }
-        rows
-    };
-    rows.into_iter()
-        .map(|(location, value)| {
-            check(value, frame_count).map_err(|reason| ParseError { location, reason })
-        })
-        .collect()
+    rows(text.as_bytes(), frame_count).collect()
 }
 
-fn check(value: serde_json::Value, frame_count: Option<usize>) -> Result<Detection, String> {
-    let row: Detection = serde_json::from_value(value).map_err(|e| e.to_string())?;
+/// The rows of a detections file, read and checked one at a time, so that a file of
+/// millions of rows is never held in memory. After the first error the iterator ends.
+/// A UTF-8 byte order mark at the start is skipped.
+pub fn rows<R: Read>(reader: R, frame_count: Option<usize>) -> Rows<R> {
+    Rows {
+        reader: BufReader::new(reader),
+        frame_count,
+        format: None,
+        position: 0,
+        done: false,
+        line: String::new(),
+    }
+}
+
+/// Iterator returned by [`rows`].
+pub struct Rows<R> {
+    reader: BufReader<R>,
+    frame_count: Option<usize>,
+    /// Known after the first non-blank byte: `[` starts an array, else JSON lines.
+    format: Option<Format>,
+    /// Lines read (JSON lines) or elements read (array).
+    position: usize,
+    done: bool,
+    /// Reused line buffer (JSON lines).
+    line: String,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Format {
+    Lines,
+    Array,
+}
+
+impl<R: Read> Iterator for Rows<R> {
+    type Item = Result<Detection, ParseError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        let next = match self.format {
+            None => self.start().and_then(|()| self.next_row()),
+            Some(_) => self.next_row(),
+        };
+        match next {
+            Ok(Some(row)) => Some(Ok(row)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// A bad row's error, its reason cut short (serde's may quote the whole value).
+fn row_error(location: String, reason: impl fmt::Display) -> ParseError {
+    let reason = reason.to_string();
+    let reason = match reason.char_indices().nth(MAX_REASON_CHARS) {
+        Some((cut, _)) => format!("{}…", &reason[..cut]),
+        None => reason,
+    };
+    ParseError { location, reason }
+}
+
+fn io_error(e: std::io::Error) -> ParseError {
+    row_error("reading".into(), e)
+}
+
+impl<R: Read> Rows<R> {
+    /// Skips a byte order mark and finds the format.
+    fn start(&mut self) -> Result<(), ParseError> {
+        let buffered = self.reader.fill_buf().map_err(io_error)?;
+        if buffered.starts_with(b"\xEF\xBB\xBF") {
+            self.reader.consume(3);
+        }
+        let first = self.peek_non_blank()?;
+        if first == Some(b'[') {
+            self.reader.consume(1);
+            self.format = Some(Format::Array);
+        } else {
+            self.format = Some(Format::Lines);
+        }
+        Ok(())
+    }
+
+    /// The next byte that is not JSON whitespace, left unread; `None` at the end. Counts
+    /// newlines only in the array format (JSON lines counts whole lines).
+    fn peek_non_blank(&mut self) -> Result<Option<u8>, ParseError> {
+        loop {
+            let buffered = self.reader.fill_buf().map_err(io_error)?;
+            let Some(&byte) = buffered.first() else {
+                return Ok(None);
+            };
+            if !matches!(byte, b' ' | b'\t' | b'\r' | b'\n') {
+                return Ok(Some(byte));
+            }
+            self.reader.consume(1);
+        }
+    }
+
+    fn next_row(&mut self) -> Result<Option<Detection>, ParseError> {
+        match self.format {
+            Some(Format::Array) => self.next_element(),
+            _ => self.next_line(),
+        }
+    }
+
+    fn next_line(&mut self) -> Result<Option<Detection>, ParseError> {
+        loop {
+            self.line.clear();
+            let read = self
+                .reader
+                .read_line(&mut self.line)
+                .map_err(|e| row_error(format!("line {}", self.position + 1), e))?;
+            if read == 0 {
+                return Ok(None);
+            }
+            self.position += 1;
+            if self.line.trim().is_empty() {
+                continue;
+            }
+            let location = format!("line {}", self.position);
+            let row: Detection = serde_json::from_str(&self.line)
+                .map_err(|e| row_error(location.clone(), format!("not valid JSON: {e}")))?;
+            return check(row, self.frame_count)
+                .map(Some)
+                .map_err(|reason| row_error(location, reason));
+        }
+    }
+
+    fn next_element(&mut self) -> Result<Option<Detection>, ParseError> {
+        let location = format!("index {}", self.position);
+        let not_an_array = |reason: &str| {
+            row_error(
+                location.clone(),
+                format!("not a valid JSON array: {reason}"),
+            )
+        };
+        if self.position > 0 {
+            match self.peek_non_blank()? {
+                Some(b',') => self.reader.consume(1),
+                Some(b']') => return self.end_of_array(),
+                Some(_) => return Err(not_an_array("expected `,` or `]` after a row")),
+                None => return Err(not_an_array("the file ends before the closing `]`")),
+            }
+        } else if self.peek_non_blank()? == Some(b']') {
+            return self.end_of_array();
+        }
+        // One element at a time: a deserializer reading straight from the file stops at
+        // the element's closing brace.
+        let mut deserializer = serde_json::Deserializer::from_reader(&mut self.reader);
+        let row = Detection::deserialize(&mut deserializer);
+        drop(deserializer);
+        let row = row.map_err(|e| row_error(location.clone(), e))?;
+        self.position += 1;
+        check(row, self.frame_count)
+            .map(Some)
+            .map_err(|reason| row_error(location, reason))
+    }
+
+    /// After the closing `]`: only whitespace may follow.
+    fn end_of_array(&mut self) -> Result<Option<Detection>, ParseError> {
+        self.reader.consume(1);
+        match self.peek_non_blank()? {
+            None => Ok(None),
+            Some(_) => Err(row_error(
+                format!("index {}", self.position),
+                "not a valid JSON array: text after the closing `]`",
+            )),
+        }
+    }
+}
+
+fn check(row: Detection, frame_count: Option<usize>) -> Result<Detection, String> {
+    let too_long = |field: &str, text: &str, max: usize| {
+        let chars = text.chars().count();
+        (chars > max)
+            .then(|| format!("{field} is {chars} characters long; at most {max} are allowed"))
+    };
+    if let Some(e) = too_long("label", &row.label, MAX_LABEL_CHARS) {
+        return Err(e);
+    }
+    if let Some(e) = row
+        .identity
+        .as_deref()
+        .and_then(|identity| too_long("identity", identity, MAX_IDENTITY_CHARS))
+    {
+        return Err(e);
+    }
     if let Some(frame_count) = frame_count.filter(|&n| row.frame as usize >= n) {
         return Err(format!(
             "frame {} is beyond the video's last frame {} (frames are zero-based)",
@@ -247,6 +417,61 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("between 0 and 1"), "{e}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_is_skipped() {
+        let row = r#"{"frame": 1, "x": 2, "y": 3, "w": 4, "h": 5}"#;
+        assert_eq!(parse(&format!("\u{feff}{row}\n"), None).unwrap().len(), 1);
+        assert_eq!(
+            parse(&format!("\u{feff}[{row}, {row}]"), None)
+                .unwrap()
+                .len(),
+            2
+        );
+    }
+
+    #[test]
+    fn long_labels_and_identities_are_refused_naming_the_row() {
+        let row = |identity: &str| {
+            format!(r#"{{"frame": 1, "x": 2, "y": 3, "w": 4, "h": 5, "identity": "{identity}"}}"#)
+        };
+        let ok = "a".repeat(MAX_IDENTITY_CHARS);
+        let long = "a".repeat(MAX_IDENTITY_CHARS + 1);
+        let lines = format!("{}\n{}\n", row(&ok), row(&long));
+        let e = parse(&lines, None).unwrap_err().to_string();
+        assert!(
+            e.contains("line 2") && e.contains("identity is 201 characters"),
+            "{e}"
+        );
+        let array = format!("[{}, {}]", row(&ok), row(&long));
+        let e = parse(&array, None).unwrap_err().to_string();
+        assert!(e.contains("index 1"), "{e}");
+        let label = format!(
+            r#"[{{"frame": 1, "x": 2, "y": 3, "w": 4, "h": 5, "label": "{}"}}]"#,
+            "b".repeat(MAX_LABEL_CHARS + 1)
+        );
+        let e = parse(&label, None).unwrap_err().to_string();
+        assert!(e.contains("index 0") && e.contains("label is 201"), "{e}");
+        // A reason quoting a huge value stays short.
+        let huge = format!(r#"[{{"frame": "{}"}}]"#, "9".repeat(100_000));
+        assert!(parse(&huge, None).unwrap_err().to_string().len() < 400);
+    }
+
+    #[test]
+    fn malformed_arrays_are_refused() {
+        let row = r#"{"frame": 1, "x": 2, "y": 3, "w": 4, "h": 5}"#;
+        assert_eq!(parse("[]", None).unwrap(), vec![]);
+        assert_eq!(parse(" [ ] \n", None).unwrap(), vec![]);
+        for bad in [
+            format!("[{row}"),
+            format!("[{row},"),
+            format!("[{row} {row}]"),
+            format!("[{row}] x"),
+            format!("[{row},]"),
+        ] {
+            assert!(parse(&bad, None).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -5,12 +5,15 @@ use gst::glib;
 mod detectionoverlay;
 pub mod detections;
 mod framesrc;
+mod jpegpad;
+pub mod movie_duration;
 pub mod reader;
 
 pub use detectionoverlay::{detection_color, DetectionOverlay, Mode as DetectionOverlayMode};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     framesrc::register(plugin)?;
+    jpegpad::register(plugin)?;
     detectionoverlay::register(plugin)
 }
 

@@ -303,16 +303,12 @@ struct Quirks {
     /// An edit list starting inside a frame: without a seek, the decoder outputs the rest of
     /// that frame, moved to stream time 0, before frame 0.
     sliver: bool,
-    /// How many frames at the end GStreamer may not show (see `tests/frame_index.rs` in the
-    /// server on qtdemux and edit lists).
-    lost_tail: usize,
 }
 
 /// Plain files: GStreamer and ffmpeg agree.
 const SAME_AS_FFMPEG: Quirks = Quirks {
     ffprobe_has_stream_times: true,
     sliver: false,
-    lost_tail: 0,
 };
 
 /// A media file and its frames as the server indexes them.
@@ -330,8 +326,8 @@ impl Media {
     /// Probes `path` and checks that a plain decode through framesrc shows ffmpeg's frames at
     /// ffprobe's times, with the differences `quirks` allows.
     fn new(path: PathBuf, quirks: Quirks) -> Self {
-        let mut probed = ffprobe_frames(&path);
-        let mut marks = ffmpeg_marks(&path);
+        let probed = ffprobe_frames(&path);
+        let marks = ffmpeg_marks(&path);
         assert_eq!(probed.len(), marks.len(), "ffprobe and ffmpeg frame counts");
 
         let mut decoded = decode(&path, 0, u64::MAX, false).unwrap().frames;
@@ -339,16 +335,12 @@ impl Media {
             let sliver = decoded.remove(0);
             assert_eq!((sliver.stream_time, sliver.mark), (0, marks[0] - 1));
         }
-        let lost_tail = quirks.lost_tail;
-        assert!(
-            decoded.len() <= marks.len() && decoded.len() + lost_tail >= marks.len(),
-            "{}: {} frames, ffmpeg has {}",
-            path.display(),
+        assert_eq!(
             decoded.len(),
-            marks.len()
+            marks.len(),
+            "{}: frames decoded against ffmpeg's",
+            path.display()
         );
-        probed.truncate(decoded.len());
-        marks.truncate(decoded.len());
         let first = decoded[0].stream_time as i64;
         if quirks.ffprobe_has_stream_times {
             assert_close(first, probed[0].time_ns, "frame 0's stream time");
@@ -473,15 +465,19 @@ fn mp4_edit_list_cut_between_keyframes() {
     let quirks = Quirks {
         ffprobe_has_stream_times: false,
         sliver: true,
-        lost_tail: 30,
     };
+    // Every frame to the last: GStreamer 1.22's qtdemux alone ends this cut's video 30
+    // frames early, and its audio too (see `gstframecast::movie_duration`).
     let media = Media::new(cut, quirks);
+    assert_eq!(media.times.len(), 62, "ffprobe -count_frames says 62");
     // The cut starts with frames whose keyframe is before the edit.
     assert!(!media.probed[0].key);
     assert_eq!(media.marks[0], 39, "the cut starts at 1.3 s");
     media.check_common_ranges();
     let b_frame = media.first_of_type("B", 1);
     media.check_range(b_frame, b_frame);
+    // The audio too, up to its own end (1.99 s, before the video's).
+    check_audio(&media, 40, 55);
 }
 
 #[test]
@@ -536,6 +532,32 @@ fn vp9_webm() {
     );
     let media = Media::new(path, SAME_AS_FFMPEG);
     assert_eq!(media.times.len(), 90);
+    media.check_common_ranges();
+}
+
+/// AV1 (libaom's av1dec) ranges, repeated: after a range's end decodebin may feed the
+/// decoder a packet frames later, which it refuses with an error on the bus; framesrc feeds
+/// it nothing once the range is complete (see `feed_nothing_after_the_range`). That
+/// failure depends on thread timing (a tag event reaching decodebin's multiqueue after the
+/// EOS): these runs catch it only now and then, `tests/formats.rs` through the server more
+/// often.
+#[test]
+fn av1_webm_ranges_end_without_a_decoder_error() {
+    let dir = TempDir::new().unwrap();
+    let path = ffmpeg_marked(
+        &dir,
+        "av1.webm",
+        ("25", 3),
+        true,
+        "-c:v libsvtav1 -preset 12 -g 25 -c:a libopus",
+    );
+    let media = Media::new(path, SAME_AS_FFMPEG);
+    assert_eq!(media.times.len(), 75);
+    // With the audio, the pipeline runs on after the video's end, long enough for the
+    // decoder's error to reach the bus.
+    for _ in 0..6 {
+        check_audio(&media, 0, 30);
+    }
     media.check_common_ranges();
 }
 

@@ -969,7 +969,10 @@ fn big_catalog(dir: &TempDir, name: &str, frames: u64) -> PathBuf {
     path
 }
 
+/// A benchmark, not a test (timings on a shared machine prove nothing either way):
+/// `scripts/bench-overlay-element.sh` runs it in release mode and prints the figures.
 #[test]
+#[ignore = "benchmark: scripts/bench-overlay-element.sh"]
 fn start_and_throughput_do_not_grow_with_the_catalog() {
     let dir = TempDir::new().unwrap();
     let image = Image::grey(VideoFormat::I420, 320, 240);
@@ -1009,9 +1012,11 @@ fn start_and_throughput_do_not_grow_with_the_catalog() {
         "catalog of 3,000 detections: first frame after {small_first:?}, 300 frames in \
          {small_all:?}; of 300,000: {large_first:?}, {large_all:?}"
     );
-    let ms = std::time::Duration::from_millis;
-    assert!(large_first < small_first * 3 + ms(20), "{large_first:?}");
-    assert!(large_all < small_all * 2 + ms(50), "{large_all:?}");
+    println!(
+        "ratios 300,000/3,000: first frame {:.2}, 300 frames {:.2}",
+        large_first.as_secs_f64() / small_first.as_secs_f64(),
+        large_all.as_secs_f64() / small_all.as_secs_f64()
+    );
 }
 
 /// The error a `detectionoverlay` with `properties` posts when started.
@@ -1084,9 +1089,10 @@ fn bad_sources_fail_with_a_clear_error() {
 
 /// Ten labelled boxes per frame at 1280x720 I420: the element's cost per frame, as the
 /// difference with mode=none through the same Harness, each the fastest of 15 batches of 20
-/// frames (the machine is shared). Run with `--release --nocapture` for figures that mean
-/// anything.
+/// frames (the machine is shared). A benchmark: `scripts/bench-overlay-element.sh` runs it
+/// in release mode and prints the figures.
 #[test]
+#[ignore = "benchmark: scripts/bench-overlay-element.sh"]
 fn cost_of_ten_labelled_boxes_at_720p() {
     const BATCH: u32 = 20;
     const BATCHES: u32 = 15;
@@ -1133,8 +1139,6 @@ fn cost_of_ten_labelled_boxes_at_720p() {
         "detectionoverlay 1280x720 I420, 10 labelled boxes: {all:?} per frame, {none:?} with \
          mode=none, overlay cost {cost:?}"
     );
-    // x264 at 720p takes several ms per frame; even unoptimised the overlay is far below.
-    assert!(cost < std::time::Duration::from_millis(20), "{cost:?}");
 }
 
 #[test]

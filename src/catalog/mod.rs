@@ -77,8 +77,8 @@ impl FileRecord {
     }
 }
 
-/// One row of `framecast files`.
-#[derive(Debug, Clone, Serialize)]
+/// One row of `framecast files` and of `GET /api/v1/files`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FileSummary {
     pub uuid: String,
     pub path: PathBuf,
@@ -86,10 +86,46 @@ pub struct FileSummary {
     pub fps: f64,
     pub frames: u64,
     pub detections: u64,
+    pub width: u32,
+    pub height: u32,
+    pub has_audio: bool,
+}
+
+/// Which page of files [`Catalog::files_page`] returns: ordered by uuid.
+#[derive(Debug, Clone, Default)]
+pub struct FilesPage {
+    /// Only uuids after this one (the last of the previous page).
+    pub after: Option<FileUuid>,
+    /// Only these files (a token's scope); `None` for every file.
+    pub only: Option<Vec<FileUuid>>,
+    /// At most this many.
+    pub limit: u32,
+}
+
+/// One trace of a file: where it is seen, who it follows, how many detections it has.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TraceSummary {
+    pub trace_id: i64,
+    pub first_frame: u32,
+    pub last_frame: u32,
+    /// The first identity given to any of its detections.
+    pub identity: Option<String>,
+    pub detections: u64,
 }
 
 /// One detected box; the plugin's element draws the same rows.
 pub use gstframecast::detections::Detection;
+
+/// Detections as [`Catalog::put_file`] takes them: read and checked one by one
+/// (`gstframecast::detections::rows`), or from memory with [`rows_of`]. Owned and `Send`:
+/// SQLite consumes them on its blocking thread.
+pub type DetectionRows =
+    Box<dyn Iterator<Item = Result<Detection, gstframecast::detections::ParseError>> + Send>;
+
+/// Rows from memory.
+pub fn rows_of(detections: Vec<Detection>) -> DetectionRows {
+    Box::new(detections.into_iter().map(Ok))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -104,6 +140,9 @@ pub enum CatalogError {
     /// for the log (a path, or a URL without its password).
     #[error("the catalog {catalog} is unavailable: {reason}")]
     Unavailable { catalog: String, reason: String },
+    /// A bad detection row given to `put_file`: nothing was written.
+    #[error(transparent)]
+    Detections(#[from] gstframecast::detections::ParseError),
     #[error("catalog entry for {uuid} is corrupt: {reason}")]
     Corrupt { uuid: String, reason: String },
     /// A value the store cannot hold (a frame number past its integer type, say).
@@ -120,19 +159,23 @@ pub enum CatalogError {
 #[async_trait::async_trait]
 pub trait Catalog: Send + Sync + 'static {
     /// Registers `file` with its detections, replacing any previous entry of the same uuid
-    /// and its detections in one transaction.
+    /// and its detections in one transaction. Rows are stored as the iterator yields them
+    /// (a file of millions is never held in memory); a row that is an error rolls back
+    /// everything and is returned as [`CatalogError::Detections`].
     async fn put_file(
         &self,
         file: &FileRecord,
-        detections: &[Detection],
+        detections: DetectionRows,
     ) -> Result<(), CatalogError>;
 
-    /// Replaces every detection of file `uuid` with `detections`, in one transaction;
-    /// `false` (and nothing written) when no such file is registered.
+    /// Replaces every detection of file `uuid` with `detections`, in one transaction, rows
+    /// stored as they are read (a bad one rolls everything back, as
+    /// [`CatalogError::Detections`]); `false` (and nothing written) when no such file is
+    /// registered.
     async fn replace_detections(
         &self,
         uuid: FileUuid,
-        detections: &[Detection],
+        detections: DetectionRows,
     ) -> Result<bool, CatalogError>;
 
     /// Removes file `uuid` and its detections; `false` when no such file was registered.
@@ -141,6 +184,18 @@ pub trait Catalog: Send + Sync + 'static {
     async fn file(&self, uuid: FileUuid) -> Result<Option<FileRecord>, CatalogError>;
 
     async fn list_files(&self) -> Result<Vec<FileSummary>, CatalogError>;
+
+    /// A page of files ordered by uuid: those after `page.after`, among `page.only` if
+    /// given, at most `page.limit`.
+    async fn files_page(&self, page: &FilesPage) -> Result<Vec<FileSummary>, CatalogError>;
+
+    /// The traces of `uuid` ordered by trace id: those after `after`, at most `limit`.
+    async fn traces(
+        &self,
+        uuid: FileUuid,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<TraceSummary>, CatalogError>;
 
     /// Where trace `trace_id` of file `uuid` is seen; `None` for an unknown trace.
     async fn trace_span(

@@ -19,7 +19,8 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{NoTls, Row};
 
 use super::{
-    Catalog, CatalogError, Detection, FileRecord, FileSummary, FileUuid, Location, TraceSpan,
+    Catalog, CatalogError, Detection, DetectionRows, FileRecord, FileSummary, FileUuid, FilesPage,
+    Location, TraceSpan, TraceSummary,
 };
 use crate::media::{FrameIndex, MediaInfo};
 
@@ -62,6 +63,33 @@ const MIGRATIONS: &[&str] = &[
     // A remote object's entity tag at import (its size and Last-Modified are size/mtime_ns).
     "ALTER TABLE files ADD COLUMN etag TEXT;",
 ];
+
+/// What [`summary`] reads, from `files f`.
+const SUMMARY_COLUMNS: &str = "f.file_uuid, f.path, f.duration_ns, f.fps, f.frame_count,
+    (SELECT COUNT(*) FROM face_detections d WHERE d.file_uuid = f.file_uuid),
+    f.width, f.height, f.has_audio";
+
+fn summary(row: &Row) -> Result<FileSummary, CatalogError> {
+    let get = CatalogError::Postgres;
+    let dimension = |i: usize| -> Result<u32, CatalogError> {
+        let value: i32 = row.try_get(i).map_err(get)?;
+        u32::try_from(value).map_err(|_| CatalogError::Corrupt {
+            uuid: row.try_get(0).unwrap_or_default(),
+            reason: format!("negative size {value}"),
+        })
+    };
+    Ok(FileSummary {
+        uuid: row.try_get(0).map_err(get)?,
+        path: PathBuf::from(row.try_get::<_, String>(1).map_err(get)?),
+        duration_seconds: row.try_get::<_, i64>(2).map_err(get)? as f64 / 1e9,
+        fps: row.try_get(3).map_err(get)?,
+        frames: row.try_get::<_, i64>(4).map_err(get)? as u64,
+        detections: row.try_get::<_, i64>(5).map_err(get)? as u64,
+        width: dimension(6)?,
+        height: dimension(7)?,
+        has_audio: row.try_get(8).map_err(get)?,
+    })
+}
 
 /// Key of the advisory lock that serialises migrations between instances starting at once
 /// ("framecas" in ASCII).
@@ -230,7 +258,7 @@ impl PostgresCatalog {
         &self,
         tx: &Transaction<'_>,
         file: &FileRecord,
-        detections: &[Detection],
+        detections: DetectionRows,
     ) -> Result<(), CatalogError> {
         let pg = |e| self.error(e);
         let uuid = file.uuid.to_string();
@@ -277,7 +305,7 @@ impl PostgresCatalog {
         &self,
         tx: &Transaction<'_>,
         uuid: &str,
-        detections: &[Detection],
+        detections: DetectionRows,
     ) -> Result<(), CatalogError> {
         let pg = |e| self.error(e);
         tx.execute(
@@ -296,6 +324,9 @@ impl PostgresCatalog {
         let writer = BinaryCopyInWriter::new(sink, &COPY_TYPES);
         pin_mut!(writer);
         for d in detections {
+            // An error returns before commit: the transaction rolls back on drop. (Rows read
+            // from a file are read here, on the runtime: the CLI's own thread.)
+            let d = d?;
             // Bound in the order of COLUMNS.
             writer
                 .as_mut()
@@ -398,7 +429,7 @@ impl Catalog for PostgresCatalog {
     async fn put_file(
         &self,
         file: &FileRecord,
-        detections: &[Detection],
+        detections: DetectionRows,
     ) -> Result<(), CatalogError> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(|e| self.error(e))?;
@@ -410,7 +441,7 @@ impl Catalog for PostgresCatalog {
     async fn replace_detections(
         &self,
         uuid: FileUuid,
-        detections: &[Detection],
+        detections: DetectionRows,
     ) -> Result<bool, CatalogError> {
         let uuid = uuid.to_string();
         let mut client = self.client().await?;
@@ -489,23 +520,75 @@ impl Catalog for PostgresCatalog {
         let rows = self
             .query(
                 &format!(
-                    "SELECT f.file_uuid, f.path, f.duration_ns, f.fps, f.frame_count,
-                            (SELECT COUNT(*) FROM {TABLE} d WHERE d.file_uuid = f.file_uuid)
-                     FROM files f ORDER BY f.imported_at, f.file_uuid"
+                    "SELECT {SUMMARY_COLUMNS} FROM files f ORDER BY f.imported_at, f.file_uuid"
                 ),
                 &[],
             )
             .await?;
+        rows.iter().map(summary).collect()
+    }
+
+    async fn files_page(&self, page: &FilesPage) -> Result<Vec<FileSummary>, CatalogError> {
+        let after = page.after.map(|u| u.to_string()).unwrap_or_default();
+        let only: Option<Vec<String>> = page
+            .only
+            .as_ref()
+            .map(|only| only.iter().map(|u| u.to_string()).collect());
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT {SUMMARY_COLUMNS} FROM files f
+                     WHERE f.file_uuid > $1 AND ($2::text[] IS NULL OR f.file_uuid = ANY($2))
+                     ORDER BY f.file_uuid LIMIT $3"
+                ),
+                &[&after, &only, &i64::from(page.limit)],
+            )
+            .await?;
+        rows.iter().map(summary).collect()
+    }
+
+    async fn traces(
+        &self,
+        uuid: FileUuid,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<TraceSummary>, CatalogError> {
+        // Through the (file_uuid, trace_id, frame_number) index.
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT d.trace_id, MIN(d.frame_number), MAX(d.frame_number), COUNT(*),
+                            (SELECT i.identity_id FROM {TABLE} i
+                             WHERE i.file_uuid = $1 AND i.trace_id = d.trace_id
+                               AND i.identity_id IS NOT NULL
+                             ORDER BY i.frame_number, i.id LIMIT 1)
+                     FROM {TABLE} d
+                     WHERE d.file_uuid = $1 AND d.trace_id IS NOT NULL AND d.trace_id > $2
+                     GROUP BY d.trace_id ORDER BY d.trace_id LIMIT $3"
+                ),
+                &[
+                    &uuid.to_string(),
+                    &after.unwrap_or(i64::MIN),
+                    &i64::from(limit),
+                ],
+            )
+            .await?;
         let get = CatalogError::Postgres;
+        let frame = |row: &Row, i: usize| -> Result<u32, CatalogError> {
+            let value: i32 = row.try_get(i).map_err(get)?;
+            u32::try_from(value).map_err(|_| CatalogError::Corrupt {
+                uuid: uuid.to_string(),
+                reason: format!("negative frame number {value}"),
+            })
+        };
         rows.iter()
             .map(|row| {
-                Ok(FileSummary {
-                    uuid: row.try_get(0).map_err(get)?,
-                    path: PathBuf::from(row.try_get::<_, String>(1).map_err(get)?),
-                    duration_seconds: row.try_get::<_, i64>(2).map_err(get)? as f64 / 1e9,
-                    fps: row.try_get(3).map_err(get)?,
-                    frames: row.try_get::<_, i64>(4).map_err(get)? as u64,
-                    detections: row.try_get::<_, i64>(5).map_err(get)? as u64,
+                Ok(TraceSummary {
+                    trace_id: row.try_get(0).map_err(get)?,
+                    first_frame: frame(row, 1)?,
+                    last_frame: frame(row, 2)?,
+                    detections: row.try_get::<_, i64>(3).map_err(get)? as u64,
+                    identity: row.try_get(4).map_err(get)?,
                 })
             })
             .collect()

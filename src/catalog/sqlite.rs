@@ -7,7 +7,8 @@ use gstframecast::detections::{self, COLUMNS, TABLE};
 use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
-    Catalog, CatalogError, Detection, FileRecord, FileSummary, FileUuid, Location, TraceSpan,
+    Catalog, CatalogError, Detection, DetectionRows, FileRecord, FileSummary, FileUuid, FilesPage,
+    Location, TraceSpan, TraceSummary,
 };
 use crate::media::{FrameIndex, MediaInfo};
 
@@ -52,6 +53,25 @@ const MIGRATIONS: &[&str] = &[
     // A remote object's entity tag at import (its size and Last-Modified are size/mtime_ns).
     "ALTER TABLE files ADD COLUMN etag TEXT;",
 ];
+
+/// What [`summary`] reads, from `files f`.
+const SUMMARY_COLUMNS: &str = "f.file_uuid, f.path, f.duration_ns, f.fps, f.frame_count,
+    (SELECT COUNT(*) FROM face_detections d WHERE d.file_uuid = f.file_uuid),
+    f.width, f.height, f.has_audio";
+
+fn summary(row: &rusqlite::Row<'_>) -> rusqlite::Result<FileSummary> {
+    Ok(FileSummary {
+        uuid: row.get(0)?,
+        path: PathBuf::from(row.get::<_, String>(1)?),
+        duration_seconds: row.get::<_, i64>(2)? as f64 / 1e9,
+        fps: row.get(3)?,
+        frames: row.get::<_, i64>(4)? as u64,
+        detections: row.get::<_, i64>(5)? as u64,
+        width: row.get(6)?,
+        height: row.get(7)?,
+        has_audio: row.get(8)?,
+    })
+}
 
 /// Cheap to clone: the connection is shared.
 #[derive(Clone)]
@@ -157,7 +177,7 @@ impl Inner {
 fn insert_detections(
     tx: &rusqlite::Transaction<'_>,
     uuid: &str,
-    detections: &[Detection],
+    detections: DetectionRows,
 ) -> Result<(), CatalogError> {
     // Bound in the order of COLUMNS.
     let mut insert = tx.prepare(&format!(
@@ -165,6 +185,8 @@ fn insert_detections(
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
     ))?;
     for d in detections {
+        // An error returns before commit: the transaction rolls back on drop.
+        let d = d?;
         insert.execute(params![
             uuid,
             d.frame,
@@ -197,20 +219,19 @@ impl Catalog for SqliteCatalog {
     async fn put_file(
         &self,
         file: &FileRecord,
-        detections: &[Detection],
+        detections: DetectionRows,
     ) -> Result<(), CatalogError> {
-        // The blocking pool needs owned data: a copy, as cheap as the inserts it feeds.
-        let (file, detections) = (file.clone(), detections.to_vec());
-        self.blocking(move |inner| inner.put_file(&file, &detections))
+        // The blocking pool needs owned data; the rows are read there as they are stored.
+        let file = file.clone();
+        self.blocking(move |inner| inner.put_file(&file, detections))
             .await
     }
 
     async fn replace_detections(
         &self,
         uuid: FileUuid,
-        detections: &[Detection],
+        detections: DetectionRows,
     ) -> Result<bool, CatalogError> {
-        let detections = detections.to_vec();
         self.blocking(move |inner| {
             let mut open = inner.connection()?;
             // IMMEDIATE: the write lock first, so the file cannot go between check and write.
@@ -232,7 +253,7 @@ impl Catalog for SqliteCatalog {
                 &format!("DELETE FROM {TABLE} WHERE file_uuid = ?1"),
                 params![uuid],
             )?;
-            insert_detections(&tx, &uuid, &detections)?;
+            insert_detections(&tx, &uuid, detections)?;
             tx.commit()?;
             Ok(true)
         })
@@ -258,6 +279,21 @@ impl Catalog for SqliteCatalog {
 
     async fn list_files(&self) -> Result<Vec<FileSummary>, CatalogError> {
         self.blocking(Inner::list_files).await
+    }
+
+    async fn files_page(&self, page: &FilesPage) -> Result<Vec<FileSummary>, CatalogError> {
+        let page = page.clone();
+        self.blocking(move |inner| inner.files_page(&page)).await
+    }
+
+    async fn traces(
+        &self,
+        uuid: FileUuid,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<TraceSummary>, CatalogError> {
+        self.blocking(move |inner| inner.traces(uuid, after, limit))
+            .await
     }
 
     async fn trace_span(
@@ -306,7 +342,7 @@ impl Catalog for SqliteCatalog {
 }
 
 impl Inner {
-    fn put_file(&self, file: &FileRecord, detections: &[Detection]) -> Result<(), CatalogError> {
+    fn put_file(&self, file: &FileRecord, detections: DetectionRows) -> Result<(), CatalogError> {
         let mut open = self.connection()?;
         let connection = &mut open.connection;
         let tx = connection.transaction()?;
@@ -388,21 +424,61 @@ impl Inner {
     fn list_files(&self) -> Result<Vec<FileSummary>, CatalogError> {
         let open = self.connection()?;
         let connection = &open.connection;
-        let mut query = connection.prepare(
-            "SELECT f.file_uuid, f.path, f.duration_ns, f.fps, f.frame_count,
-                    (SELECT COUNT(*) FROM face_detections d WHERE d.file_uuid = f.file_uuid)
-             FROM files f ORDER BY f.imported_at, f.rowid",
+        let mut query = connection.prepare(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM files f ORDER BY f.imported_at, f.rowid"
+        ))?;
+        let rows = query.query_map([], summary)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn files_page(&self, page: &FilesPage) -> Result<Vec<FileSummary>, CatalogError> {
+        let open = self.connection()?;
+        let after = page.after.map(|u| u.to_string()).unwrap_or_default();
+        // The scope as a JSON array, read back by json_each: one parameter whatever its size.
+        let only = page.only.as_ref().map(|only| {
+            serde_json::to_string(&only.iter().map(|u| u.to_string()).collect::<Vec<_>>())
+                .expect("strings serialize")
+        });
+        let mut query = open.connection.prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS} FROM files f
+             WHERE f.file_uuid > ?1
+               AND (?2 IS NULL OR f.file_uuid IN (SELECT value FROM json_each(?2)))
+             ORDER BY f.file_uuid LIMIT ?3"
+        ))?;
+        let rows = query.query_map(params![after, only, page.limit], summary)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn traces(
+        &self,
+        uuid: FileUuid,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<TraceSummary>, CatalogError> {
+        let open = self.connection()?;
+        // Through the (file_uuid, trace_id, frame_number) index.
+        let mut query = open.connection.prepare_cached(&format!(
+            "SELECT d.trace_id, MIN(d.frame_number), MAX(d.frame_number), COUNT(*),
+                    (SELECT i.identity_id FROM {TABLE} i
+                     WHERE i.file_uuid = ?1 AND i.trace_id = d.trace_id
+                       AND i.identity_id IS NOT NULL
+                     ORDER BY i.frame_number, i.id LIMIT 1)
+             FROM {TABLE} d
+             WHERE d.file_uuid = ?1 AND d.trace_id IS NOT NULL AND d.trace_id > ?2
+             GROUP BY d.trace_id ORDER BY d.trace_id LIMIT ?3"
+        ))?;
+        let rows = query.query_map(
+            params![uuid.to_string(), after.unwrap_or(i64::MIN), limit],
+            |row| {
+                Ok(TraceSummary {
+                    trace_id: row.get(0)?,
+                    first_frame: row.get(1)?,
+                    last_frame: row.get(2)?,
+                    detections: row.get::<_, i64>(3)? as u64,
+                    identity: row.get(4)?,
+                })
+            },
         )?;
-        let rows = query.query_map([], |row| {
-            Ok(FileSummary {
-                uuid: row.get(0)?,
-                path: PathBuf::from(row.get::<_, String>(1)?),
-                duration_seconds: row.get::<_, i64>(2)? as f64 / 1e9,
-                fps: row.get(3)?,
-                frames: row.get::<_, i64>(4)? as u64,
-                detections: row.get::<_, i64>(5)? as u64,
-            })
-        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

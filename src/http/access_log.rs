@@ -14,7 +14,13 @@ use poem::{Endpoint, IntoResponse, Request, Response, Result};
 use prometheus_client::metrics::counter::Counter;
 use tracing::Instrument;
 
-use crate::metrics::{metrics, RequestLabels, RouteLabels};
+use crate::client_text::bounded;
+use crate::metrics::{method_label, metrics, RequestLabels, RouteLabels};
+
+/// What the log keeps of a request's method and path: made-up methods and paths can be
+/// tens of kilobytes each, and were logged whole.
+const LOGGED_METHOD_CHARS: usize = 32;
+const LOGGED_PATH_CHARS: usize = 512;
 
 static NEXT_REQUEST_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -38,8 +44,11 @@ pub fn redact_query(query: &str) -> String {
 pub async fn log<E: Endpoint>(next: E, req: Request) -> Result<Response> {
     let id = NEXT_REQUEST_ID.fetch_add(1, Ordering::Relaxed);
     let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let query = req.uri().query().map(redact_query);
+    let path = bounded(req.uri().path(), LOGGED_PATH_CHARS).into_owned();
+    let query = req
+        .uri()
+        .query()
+        .map(|query| bounded(&redact_query(query), LOGGED_PATH_CHARS).into_owned());
     // At ERROR level so that the span is enabled whatever the filter: with
     // FRAMECAST_LOG=warn an info span would be off, and the warnings and errors logged for
     // the request (the lines that matter then) would lose their request id.
@@ -54,7 +63,7 @@ pub async fn log<E: Endpoint>(next: E, req: Request) -> Result<Response> {
     let status = response.status().as_u16();
     span.in_scope(|| {
         tracing::info!(
-            %method,
+            method = %bounded(method.as_str(), LOGGED_METHOD_CHARS),
             path,
             query = query.as_deref().unwrap_or(""),
             status,
@@ -72,7 +81,7 @@ pub async fn log<E: Endpoint>(next: E, req: Request) -> Result<Response> {
         .requests
         .get_or_create(&RequestLabels {
             route: route.clone(),
-            method: method.to_string(),
+            method: method_label(&method),
             status,
         })
         .inc();

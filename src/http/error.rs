@@ -1,6 +1,8 @@
 //! Every error a client can see, and the one place where each becomes an HTTP response:
 //! `{"success": false, "error": "<code>", "message": "<what was wrong and how to fix it>"}`.
 
+use std::borrow::Cow;
+
 use poem::http::{header, HeaderValue, StatusCode};
 use poem::Response;
 
@@ -114,6 +116,40 @@ impl ApiError {
     }
 }
 
+/// The longest message a client is sent: messages quote client text, and whatever a
+/// handler quotes, this bounds the body and the WWW-Authenticate header.
+pub const MAX_MESSAGE_CHARS: usize = 400;
+
+/// Runs of more digits than any real value has (`1e308` printed in full is 309 digits)
+/// are shortened to their first digits and their length.
+const MAX_DIGITS: usize = 20;
+
+/// `message` made safe to send whatever it quotes: long digit runs shortened, then the
+/// whole cut to [`MAX_MESSAGE_CHARS`].
+pub fn bounded_message(message: &str) -> Cow<'_, str> {
+    let mut out = String::new();
+    let mut rest = message;
+    let mut changed = false;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        let len = rest[start..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len() - start);
+        if len > MAX_DIGITS {
+            out.push_str(&rest[..start]);
+            out.push_str(&format!("{}…({len} digits)", &rest[start..start + 6]));
+            changed = true;
+        } else {
+            out.push_str(&rest[..start + len]);
+        }
+        rest = &rest[start + len..];
+    }
+    if !changed {
+        return crate::client_text::bounded(message, MAX_MESSAGE_CHARS);
+    }
+    out.push_str(rest);
+    Cow::Owned(crate::client_text::bounded(&out, MAX_MESSAGE_CHARS).into_owned())
+}
+
 impl poem::error::ResponseError for ApiError {
     fn status(&self) -> StatusCode {
         ApiError::status(self)
@@ -131,7 +167,7 @@ impl poem::error::ResponseError for ApiError {
         let body = serde_json::json!({
             "success": false,
             "error": self.code(),
-            "message": self.to_string(),
+            "message": bounded_message(&self.to_string()),
         });
         let mut response = Response::builder()
             .status(self.status())
@@ -143,7 +179,10 @@ impl poem::error::ResponseError for ApiError {
             ApiError::Unauthorized(reason) => {
                 let challenge = format!(
                     "Bearer realm=\"framecast\", error=\"invalid_token\", error_description=\"{}\"",
-                    reason.replace(['"', '\\'], "'")
+                    bounded_message(reason)
+                        .replace(['"', '\\'], "'")
+                        // A header is ASCII.
+                        .replace('…', "...")
                 );
                 if let Ok(value) = HeaderValue::from_str(&challenge) {
                     headers.insert(header::WWW_AUTHENTICATE, value);
@@ -223,8 +262,35 @@ pub fn render(error: poem::Error) -> Response {
             "no such endpoint; see the README's API section for the routes".into(),
         ),
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
-        status if status.is_client_error() => ApiError::BadParameter(error.to_string()),
+        // poem's messages can quote the request (a header's value).
+        status if status.is_client_error() => {
+            ApiError::BadParameter(bounded_message(&error.to_string()).into_owned())
+        }
         _ => ApiError::internal(error),
     };
     api.as_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_bounded() {
+        let huge = format!("width {} is too large", "1".to_owned() + &"0".repeat(308));
+        let message = bounded_message(&huge);
+        assert_eq!(message, "width 100000…(309 digits) is too large");
+        assert_eq!(bounded_message("frame 12 of 250"), "frame 12 of 250");
+        assert!(bounded_message(&"x".repeat(5000)).chars().count() <= MAX_MESSAGE_CHARS + 1);
+    }
+
+    #[test]
+    fn unauthorized_header_and_body_stay_short() {
+        use poem::error::ResponseError;
+        let response = ApiError::Unauthorized(format!("bad {}", "9".repeat(20_000))).as_response();
+        let challenge = response.headers()[header::WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap();
+        assert!(challenge.len() < 600, "{challenge}");
+    }
 }

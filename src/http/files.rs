@@ -18,9 +18,10 @@ use serde::Deserialize;
 use super::error::ApiError;
 use super::AppState;
 use crate::auth::{Grant, WRITE_SCOPE};
-use crate::catalog::{FileRecord, FileUuid};
+use crate::catalog::{CatalogError, DetectionRows, FileRecord, FileUuid};
 use crate::import::{self, ImportError};
 use crate::storage::{self, Location};
+use gstframecast::detections;
 
 /// Largest `POST /api/v1/files` body: a location and a uuid.
 const IMPORT_BODY_BYTES: u64 = 64 * 1024;
@@ -150,7 +151,10 @@ pub async fn import_file(
     let record = import::read_record(&planner.storage, &location, uuid)
         .await
         .map_err(|e| import_error(uuid, e))?;
-    planner.catalog.put_file(&record, &[]).await?;
+    planner
+        .catalog
+        .put_file(&record, Box::new(std::iter::empty()))
+        .await?;
     tracing::info!(%uuid, frames = record.frame_count(), "imported over HTTP");
     Ok(json(StatusCode::CREATED, record_json(&record)))
 }
@@ -193,27 +197,34 @@ pub async fn put_detections(
         .ok_or_else(|| ApiError::FileNotFound(uuid.to_string()))?;
     let settings = &state.import;
     let bytes = read_body(req, body, settings.max_upload_bytes, settings.body_stall).await?;
-    let frames = file.frame_count();
-    let detections = tokio::task::spawn_blocking(move || {
-        let text = std::str::from_utf8(&bytes).map_err(|e| {
-            ApiError::bad_parameter(format!("the body is not UTF-8 (byte {})", e.valid_up_to()))
-        })?;
-        gstframecast::detections::parse(text, Some(frames))
-            .map_err(|e| ApiError::bad_parameter(e.to_string()))
-    })
-    .await
-    .map_err(ApiError::internal)??;
-    if !catalog.replace_detections(uuid, &detections).await? {
-        // Deleted while the body was read.
-        return Err(ApiError::FileNotFound(uuid.to_string()));
+    if std::str::from_utf8(&bytes).is_err() {
+        return Err(ApiError::bad_parameter("the body is not UTF-8"));
     }
-    tracing::info!(%uuid, detections = detections.len(), "detections replaced over HTTP");
+    // Rows are checked as they are stored, in the catalog's transaction: a bad one anywhere
+    // rolls everything back.
+    let counted = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let rows: DetectionRows = {
+        let counted = counted.clone();
+        let rows = detections::rows(std::io::Cursor::new(bytes), Some(file.frame_count()));
+        Box::new(rows.inspect(move |_| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }))
+    };
+    match catalog.replace_detections(uuid, rows).await {
+        Ok(true) => {}
+        // Deleted while the body was read.
+        Ok(false) => return Err(ApiError::FileNotFound(uuid.to_string())),
+        Err(CatalogError::Detections(e)) => return Err(ApiError::bad_parameter(e.to_string())),
+        Err(e) => return Err(e.into()),
+    }
+    let detections = counted.load(std::sync::atomic::Ordering::Relaxed);
+    tracing::info!(%uuid, detections, "detections replaced over HTTP");
     Ok(json(
         StatusCode::OK,
         serde_json::json!({
             "success": true,
             "uuid": uuid.to_string(),
-            "detections": detections.len(),
+            "detections": detections,
         }),
     ))
 }

@@ -4,20 +4,21 @@
 //! [`crate::request`].
 
 mod access_log;
+pub mod api;
 mod auth;
 pub mod error;
 mod files;
+mod storyboard;
 mod stream;
 mod thumbnail;
+mod ui;
 mod video;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use poem::http::{header, Method};
-use poem::{
-    delete, get, handler, post, put, Endpoint, EndpointExt, IntoResponse, Request, Response,
-};
+use poem::{get, handler, Endpoint, EndpointExt, IntoResponse, Request, Response};
 
 use crate::auth::{Grant, Verifier};
 use crate::catalog::{FileRecord, FileUuid, OverlaySource};
@@ -118,6 +119,32 @@ impl Endpoint for JobEndpoint {
     }
 }
 
+/// Where the OpenAPI document is served, under `/api/v1`.
+pub const OPENAPI_TEMPLATE: &str = "/openapi.json";
+
+#[handler]
+fn openapi() -> Response {
+    Response::builder()
+        .content_type("application/json")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(api::OPENAPI)
+}
+
+/// Every route template under `/api/v1` the router serves (for the OpenAPI check).
+pub fn api_templates() -> Vec<&'static str> {
+    Route::ALL
+        .iter()
+        .map(|r| r.template())
+        .chain(api::JsonRoute::ALL.iter().map(|r| r.template()))
+        .chain(
+            storyboard::StoryboardRoute::ALL
+                .iter()
+                .map(|r| r.template()),
+        )
+        .chain([OPENAPI_TEMPLATE])
+        .collect()
+}
+
 #[handler]
 fn health() -> poem::web::Json<serde_json::Value> {
     poem::web::Json(serde_json::json!({
@@ -165,20 +192,33 @@ pub fn app(state: Arc<AppState>, with_metrics: bool) -> impl Endpoint {
                 route.template(),
                 get(JobEndpoint(route)).around(auth::require_token),
             )
-        })
-        .at(
-            "/files",
-            post(files::import_file).around(auth::require_token),
-        )
-        .at(
-            "/file/:file_uuid",
-            delete(files::delete_file).around(auth::require_token),
-        )
-        .at(
-            "/file/:file_uuid/detections",
-            put(files::put_detections).around(auth::require_token),
-        );
-    let mut routes = poem::Route::new().at("/health", get(health));
+        });
+    // The import API shares its paths with JSON routes: other methods on them.
+    let api = api::JsonRoute::ALL.into_iter().fold(api, |api, route| {
+        let methods = get(api::JsonEndpoint(route));
+        let methods = match route {
+            api::JsonRoute::Files => methods.post(files::import_file),
+            api::JsonRoute::File => methods.delete(files::delete_file),
+            api::JsonRoute::Detections => methods.put(files::put_detections),
+            _ => methods,
+        };
+        api.at(route.template(), methods.around(auth::require_token))
+    });
+    let api = storyboard::StoryboardRoute::ALL
+        .into_iter()
+        .fold(api, |api, route| {
+            api.at(
+                route.template(),
+                get(storyboard::StoryboardEndpoint(route)).around(auth::require_token),
+            )
+        });
+    // The API's description holds no data: no token needed.
+    let api = api.at(OPENAPI_TEMPLATE, get(openapi));
+    let mut routes = poem::Route::new()
+        .at("/health", get(health))
+        .at("/ui", get(ui::redirect))
+        .at("/ui/", get(ui::index))
+        .at("/ui/:name", get(ui::asset));
     if with_metrics {
         routes = routes.at("/metrics", get(metrics));
     }
@@ -188,4 +228,47 @@ pub fn app(state: Arc<AppState>, with_metrics: bool) -> impl Endpoint {
         .catch_all_error(|error| async move { error::render(error) })
         .around(mark_head)
         .around(access_log::log)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The checked-in OpenAPI document names exactly the routes the router serves.
+    #[test]
+    fn openapi_names_every_route() {
+        let spec: serde_json::Value = serde_json::from_str(api::OPENAPI).unwrap();
+        assert_eq!(spec["openapi"].as_str().map(|v| &v[..2]), Some("3."));
+        assert_eq!(spec["servers"][0]["url"], API_PREFIX);
+        let documented: std::collections::BTreeSet<String> =
+            spec["paths"].as_object().unwrap().keys().cloned().collect();
+        let served: std::collections::BTreeSet<String> = api_templates()
+            .iter()
+            .map(|template| {
+                template
+                    .split('/')
+                    .map(|part| match part.strip_prefix(':') {
+                        Some(name) => format!("{{{name}}}"),
+                        None => part.to_owned(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("/")
+            })
+            .collect();
+        assert_eq!(served, documented);
+        for (path, item) in spec["paths"].as_object().unwrap() {
+            assert!(item["get"]["responses"]["200"].is_object(), "{path}");
+            // Every path parameter of the template is described.
+            for name in path.split('/').filter_map(|p| p.strip_prefix('{')) {
+                let name = name.trim_end_matches('}');
+                let parameters = item["get"]["parameters"].as_array().unwrap();
+                assert!(
+                    parameters
+                        .iter()
+                        .any(|p| p["name"] == name && p["in"] == "path"),
+                    "{path}: {name}"
+                );
+            }
+        }
+    }
 }

@@ -1,4 +1,4 @@
-//! A [`StreamJob`]'s answer: MPEG-TS streamed as the pipeline produces it.
+//! A [`StreamJob`]'s answer: MPEG-TS or fragmented MP4 streamed as the pipeline produces it.
 
 use poem::http::header;
 use poem::{Request, Response};
@@ -19,7 +19,7 @@ pub async fn respond(
     let http1 = req.version() < poem::http::Version::HTTP_2;
     let file_name = job.file_name();
     let headers = Response::builder()
-        .content_type("video/mp2t")
+        .content_type(job.container.content_type())
         .header(header::CACHE_CONTROL, job.cache_control)
         .header(
             header::CONTENT_DISPOSITION,

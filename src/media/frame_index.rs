@@ -32,11 +32,11 @@
 //! - MP4/MOV: qtdemux applies the edit list (segment start = media time of the edit), so
 //!   frame 0 is at or near 0 even in a stream-copied cut; the pre-roll frames before the edit
 //!   are not frames (ffmpeg hides them too). They have no keyframe of their own, so
-//!   `keyframe_at_or_before` is 0 for the frames before the first keyframe. GStreamer 1.22
-//!   stops a track with an edit list early when a keyframe's media-time DTS reaches the
-//!   movie duration (a stream-copied cut whose edit starts seconds into the media): the
-//!   last frames ffmpeg shows are not delivered by any GStreamer pipeline, so they are not
-//!   in the index.
+//!   `keyframe_at_or_before` is 0 for the frames before the first keyframe. GStreamer 1.22's
+//!   qtdemux would stop such a track early (a stream-copied cut whose edit starts seconds
+//!   into the media loses its last GOP): `probe` and framesrc both read the file through
+//!   [`gstframecast::movie_duration::MovieDurationFix`], so every frame ffmpeg shows is
+//!   indexed and shown.
 //! - MPEG-TS: stream time is the PTS less tsdemux's time base (taken from the first PCR), not
 //!   less the first PTS: frame 0 is at 0.78 s in a file ffmpeg wrote with its default 1.4 s
 //!   start, and the container's start offset (`-output_ts_offset`) does not show.
@@ -48,12 +48,16 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::Orientation;
+
 /// Every video frame's presentation timestamp (stream time, nanoseconds) in presentation
 /// order, after the container's edit list / start offset, plus which frames are keyframes.
 ///
-/// Serialised (with serde or [`FrameIndex::to_bytes`]) in a compact delta-encoded form.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(into = "CompactIndex", try_from = "CompactIndex")]
+/// It also holds how decoded frames are turned to be shown upright ([`Orientation`]): what
+/// the file's frames are, as decoded, and how they are shown.
+///
+/// Serialised with [`FrameIndex::to_bytes`] in a compact delta-encoded form.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FrameIndex {
     /// Stream time of each frame, non-decreasing.
     timestamps: Vec<u64>,
@@ -61,6 +65,7 @@ pub struct FrameIndex {
     keyframes: Vec<u32>,
     /// Stream time at which the last frame stops being displayed.
     end_ns: u64,
+    orientation: Orientation,
 }
 
 impl FrameIndex {
@@ -95,7 +100,19 @@ impl FrameIndex {
             timestamps,
             keyframes,
             end_ns,
+            orientation: Orientation::Identity,
         })
+    }
+
+    /// The same frames, shown turned by `orientation`.
+    pub fn with_orientation(mut self, orientation: Orientation) -> Self {
+        self.orientation = orientation;
+        self
+    }
+
+    /// How decoded frames are turned to be shown upright.
+    pub fn orientation(&self) -> Orientation {
+        self.orientation
     }
 
     pub fn len(&self) -> usize {
@@ -180,13 +197,31 @@ impl FrameIndex {
     }
 
     /// Compact serialisation for the catalog: about 1 byte per frame for a constant frame rate
-    /// in an exact timebase, 2-3 where the container rounds times (Matroska's milliseconds).
+    /// in an exact timebase, 2-3 where the container rounds times (Matroska's milliseconds),
+    /// then the orientation's code.
     pub fn to_bytes(&self) -> Vec<u8> {
-        postcard::to_stdvec(self).expect("serialising into a Vec cannot fail")
+        let mut bytes = postcard::to_stdvec(&CompactIndex::from(self.clone()))
+            .expect("serialising into a Vec cannot fail");
+        bytes.push(self.orientation.code());
+        bytes
     }
 
+    /// Reads [`Self::to_bytes`]' form, and the first format's (no orientation: indexes
+    /// written before framecast read orientations, shown as decoded until re-imported).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
-        postcard::from_bytes(bytes).map_err(|e| format!("corrupt frame index: {e}"))
+        let corrupt = |e: &dyn std::fmt::Display| format!("corrupt frame index: {e}");
+        let (compact, rest) =
+            postcard::take_from_bytes::<CompactIndex>(bytes).map_err(|e| corrupt(&e))?;
+        let orientation = match (compact.format, rest) {
+            (FORMAT_WITHOUT_ORIENTATION, []) => Orientation::Identity,
+            (COMPACT_FORMAT, &[code]) => Orientation::from_code(code)
+                .ok_or_else(|| corrupt(&format!("orientation {code}")))?,
+            (COMPACT_FORMAT | FORMAT_WITHOUT_ORIENTATION, _) => {
+                return Err(corrupt(&"unexpected trailing bytes"))
+            }
+            (format, _) => return Err(format!("unknown frame index format {format}")),
+        };
+        Ok(FrameIndex::try_from(compact)?.with_orientation(orientation))
     }
 }
 
@@ -195,8 +230,10 @@ impl FrameIndex {
 pub const SEEK_MARGIN_NS: u64 = 1_000_000;
 
 /// Version of [`CompactIndex`], so that a catalog written by another layout is refused rather
-/// than misread.
-const COMPACT_FORMAT: u8 = 1;
+/// than misread. 2: followed by the orientation's code.
+const COMPACT_FORMAT: u8 = 2;
+/// The first version, without an orientation.
+const FORMAT_WITHOUT_ORIENTATION: u8 = 1;
 
 /// Wire form of [`FrameIndex`].
 ///
@@ -254,7 +291,7 @@ impl TryFrom<CompactIndex> for FrameIndex {
     type Error = String;
 
     fn try_from(compact: CompactIndex) -> Result<Self, String> {
-        if compact.format != COMPACT_FORMAT {
+        if ![COMPACT_FORMAT, FORMAT_WITHOUT_ORIENTATION].contains(&compact.format) {
             return Err(format!("unknown frame index format {}", compact.format));
         }
         let overflow = || "timestamp overflow".to_string();
@@ -339,13 +376,31 @@ mod tests {
         assert!(FrameIndex::from_bytes(&bytes).is_err());
         // A negative first delta would make time go backwards.
         let backwards = CompactIndex {
-            format: COMPACT_FORMAT,
+            format: FORMAT_WITHOUT_ORIENTATION,
             first_ns: Some(100),
             delta_changes: vec![-1],
             keyframe_gaps: vec![0],
             last_duration: 0,
         };
         assert!(FrameIndex::from_bytes(&postcard::to_stdvec(&backwards).unwrap()).is_err());
+    }
+
+    #[test]
+    fn orientation_round_trips_and_old_indexes_read_as_upright() {
+        let turned = cfr_30(10).with_orientation(Orientation::Rotate90L);
+        let bytes = turned.to_bytes();
+        assert_eq!(FrameIndex::from_bytes(&bytes).unwrap(), turned);
+        // An unknown orientation code, or none after the second format.
+        let mut bad = bytes.clone();
+        *bad.last_mut().unwrap() = 99;
+        assert!(FrameIndex::from_bytes(&bad).is_err());
+        assert!(FrameIndex::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+        // The first format, as catalogs hold it from before orientations.
+        let mut old = CompactIndex::from(cfr_30(10));
+        old.format = FORMAT_WITHOUT_ORIENTATION;
+        let index = FrameIndex::from_bytes(&postcard::to_stdvec(&old).unwrap()).unwrap();
+        assert_eq!(index, cfr_30(10));
+        assert_eq!(index.orientation(), Orientation::Identity);
     }
 
     #[test]

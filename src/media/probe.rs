@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use gst::prelude::*;
 
-use super::FrameIndex;
+use gstframecast::movie_duration::MovieDurationFix;
+
+use super::{FrameIndex, Orientation};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MediaInfo {
@@ -22,6 +24,8 @@ pub struct MediaInfo {
     /// Nominal frame rate: the caps' rate when it agrees with the frames' mean rate, else the
     /// mean rate (variable-rate Matroska says 0/1).
     pub fps: f64,
+    /// The upright picture's size: the decoded frame's, turned by
+    /// [`FrameIndex::orientation`] (sideways phone video is taller than wide here).
     pub width: u32,
     pub height: u32,
     pub has_audio: bool,
@@ -149,15 +153,33 @@ struct Stream {
     /// parser has seen a header), but tell the codec.
     caps: gst::Caps,
     pad: gst::Pad,
+    /// From the stream's tags: stream-scoped ones win over the container's global ones, as
+    /// in `videoflip video-direction=auto`.
+    orientation: Option<Orientation>,
 }
 
 impl Stream {
     /// Replaces the caps by those the data actually flowed with, which carry the width,
-    /// height and frame rate. Only valid while the pipeline is not yet shut down.
-    fn take_negotiated_caps(&mut self) {
+    /// height and frame rate, and reads the orientation from the tags that went by (sticky
+    /// on the pad). Only valid while the pipeline is not yet shut down.
+    fn take_negotiated_facts(&mut self) {
         if let Some(caps) = self.pad.current_caps() {
             self.caps = caps;
         }
+        let (mut stream, mut global) = (None, None);
+        self.pad.sticky_events_foreach(|event| {
+            if let gst::EventView::Tag(tag) = event.view() {
+                let tags = tag.tag();
+                if let Some(orientation) = Orientation::from_tags(tags) {
+                    match tags.scope() {
+                        gst::TagScope::Stream => stream = Some(orientation),
+                        _ => global = Some(orientation),
+                    }
+                }
+            }
+            std::ops::ControlFlow::Continue(gst::EventForeachAction::Keep)
+        });
+        self.orientation = stream.or(global);
     }
 }
 
@@ -208,6 +230,27 @@ fn scan(location: &str, timeout: Duration) -> Result<Scan, ProbeError> {
         .name("parsebin")
         .build()
         .map_err(|e| unsupported("parsebin", &e))?;
+    // framesrc patches the bytes qtdemux reads for some MP4s (see `MovieDurationFix`): the
+    // index must see the frames framesrc will show.
+    // (Read from a local file only: a remote one is indexed without the fix, as framesrc
+    // reads it without it.)
+    let movie_duration_fix = if gstframecast::reader::is_url(location) {
+        None
+    } else {
+        MovieDurationFix::for_file(std::path::Path::new(location)).map(Arc::new)
+    };
+    if let Some(fix) = &movie_duration_fix {
+        tracing::debug!(
+            duration = %fix.original_duration(),
+            patched = %fix.patched_duration(),
+            "edit list past media time 0: patching the movie duration for qtdemux"
+        );
+        let fix = fix.clone();
+        MovieDurationFix::install(
+            &filesrc.static_pad("src").expect("filesrc has a src pad"),
+            move || Some(fix.clone()),
+        );
+    }
     let pipeline = PipelineGuard(gst::Pipeline::new());
     pipeline
         .0
@@ -304,11 +347,15 @@ fn scan(location: &str, timeout: Duration) -> Result<Scan, ProbeError> {
         }
     }
 
-    let duration = pipeline.0.query_duration::<gst::ClockTime>();
+    // With the fix, qtdemux reports the patched duration.
+    let duration = match &movie_duration_fix {
+        Some(fix) => Some(fix.original_duration()),
+        None => pipeline.0.query_duration::<gst::ClockTime>(),
+    };
     let mut scan = std::mem::take(&mut *lock(&shared));
     scan.duration = duration;
     for stream in [&mut scan.video, &mut scan.audio].into_iter().flatten() {
-        stream.take_negotiated_caps();
+        stream.take_negotiated_facts();
     }
     Ok(scan)
 }
@@ -346,6 +393,7 @@ fn link_stream(
         let stream = Stream {
             caps: caps.clone(),
             pad: pad.clone(),
+            orientation: None,
         };
         if is_video(&caps) && scan.video.is_none() {
             scan.video = Some(stream);
@@ -560,20 +608,23 @@ impl Scan {
             .map(|(n, _)| n)
             .collect();
         let timestamps = frames.iter().map(|f| f.stream_time).collect();
+        let orientation = video.orientation.unwrap_or_default();
         let frame_index = FrameIndex::new(timestamps, keyframes, end_ns)
-            .map_err(|e| ProbeError::Unsupported(format!("frame index: {e}")))?;
+            .map_err(|e| ProbeError::Unsupported(format!("frame index: {e}")))?
+            .with_orientation(orientation);
 
         let video = video
             .caps
             .structure(0)
             .expect("video caps have a structure");
         let dimension = |field| video.get::<i32>(field).map_or(0, |v| v.max(0) as u32);
+        let (width, height) = orientation.upright(dimension("width"), dimension("height"));
         let duration_ns = self.duration.map_or(end_ns, gst::ClockTime::nseconds);
         Ok(MediaInfo {
             duration_ns,
             fps: nominal_fps(video, &frame_index),
-            width: dimension("width"),
-            height: dimension("height"),
+            width,
+            height,
             has_audio: self.audio.is_some(),
             video_codec: codec_name(video),
             audio_codec: self

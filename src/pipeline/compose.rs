@@ -352,9 +352,24 @@ impl Composition {
             }
             words.push("!".to_owned());
         }
-        words.push("filesink".to_owned());
-        words.push(format!("location={}", quote_launch(output)));
+        if self.writes_to_pipe() {
+            // To stdout, which launch::launch_line pipes into `output`.
+            words.push("fdsink".to_owned());
+            words.push("fd=1".to_owned());
+        } else {
+            words.push("filesink".to_owned());
+            words.push(format!("location={}", quote_launch(output)));
+        }
         words
+    }
+
+    /// Whether gst-launch must write to a pipe, not a file, to give the server's bytes: a
+    /// muxer that seeks back to rewrite its header when it can (see `ChainSpec::seeks_back`).
+    pub fn writes_to_pipe(&self) -> bool {
+        self.stages.iter().any(|stage| match stage {
+            Stage::Mux(muxing) => muxing.mux.chain.spec.seeks_back,
+            _ => false,
+        })
     }
 }
 

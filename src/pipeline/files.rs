@@ -14,6 +14,10 @@ pub struct ChainSpec {
     /// `(element name, property)` pairs the server sets per request.
     pub overridable: &'static [(&'static str, &'static str)],
     pub shape: Shape,
+    /// The muxer rewrites its output's header at the end when downstream is seekable
+    /// (mp4mux: an index and durations); the server's appsink is not, so gst-launch must
+    /// write through a pipe to give the same bytes.
+    pub seeks_back: bool,
 }
 
 /// How a chain connects to the rest of the pipeline.
@@ -33,28 +37,41 @@ pub const THUMBNAIL: ChainSpec = ChainSpec {
     file: "thumbnail.gst",
     overridable: &[("encoder", "quality")],
     shape: Shape::Filter,
+    seeks_back: false,
 };
 
 pub const CLIP_VIDEO: ChainSpec = ChainSpec {
     file: "clip-video.gst",
-    overridable: &[],
+    // Set to 0 for fragmented MP4 (see pipeline::stream).
+    overridable: &[("videoenc", "bframes")],
     shape: Shape::Filter,
+    seeks_back: false,
 };
 
 pub const CLIP_AUDIO: ChainSpec = ChainSpec {
     file: "clip-audio.gst",
     overridable: &[],
     shape: Shape::Filter,
+    seeks_back: false,
 };
 
 pub const CLIP_MUX: ChainSpec = ChainSpec {
     file: "clip-mux.gst",
     overridable: &[],
     shape: Shape::Muxer,
+    seeks_back: false,
+};
+
+/// The muxer of `format=mp4` streams: fragmented MP4 for browsers.
+pub const CLIP_MUX_MP4: ChainSpec = ChainSpec {
+    file: "clip-mux-mp4.gst",
+    overridable: &[],
+    shape: Shape::Muxer,
+    seeks_back: true,
 };
 
 /// Every chain the server uses, checked at startup and by `framecast check`.
-pub const ALL: &[ChainSpec] = &[THUMBNAIL, CLIP_VIDEO, CLIP_AUDIO, CLIP_MUX];
+pub const ALL: &[ChainSpec] = &[THUMBNAIL, CLIP_VIDEO, CLIP_AUDIO, CLIP_MUX, CLIP_MUX_MP4];
 
 /// A validated chain.
 #[derive(Debug, Clone)]
@@ -236,7 +253,9 @@ mod tests {
 
     #[test]
     fn shipped_files_are_valid() {
-        gst::init().unwrap();
+        // With framecast's elements, as the server registers them (thumbnail.gst uses
+        // edgepad).
+        crate::pipeline::init().unwrap();
         let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/pipelines"));
         let files = PipelineFiles::load(dir).unwrap();
         assert!(files
@@ -244,6 +263,10 @@ mod tests {
             .description
             .contains("jpegenc name=encoder"));
         assert!(files.get(CLIP_MUX).description.contains("name=mux"));
+        assert!(files
+            .get(CLIP_MUX_MP4)
+            .description
+            .contains("mp4mux name=mux"));
     }
 
     #[test]

@@ -27,7 +27,8 @@ pub fn plugin_dir() -> PathBuf {
 }
 
 /// A shell command line: `GST_PLUGIN_PATH=... gst-launch-1.0 -q <words>`, each word
-/// quoted for the shell as needed.
+/// quoted for the shell as needed; `... ! fdsink fd=1 | cat > OUTPUT` when the output must
+/// not be seekable (fragmented MP4), as the server's appsink is not.
 pub fn launch_line(composition: &Composition, output: &str) -> String {
     let quote = |s: &str| {
         shlex::try_quote(s)
@@ -39,9 +40,14 @@ pub fn launch_line(composition: &Composition, output: &str) -> String {
         .iter()
         .map(|w| quote(w))
         .collect();
-    format!(
+    let line = format!(
         "GST_PLUGIN_PATH={} gst-launch-1.0 -q {}",
         quote(&plugin_dir().to_string_lossy()),
         words.join(" ")
-    )
+    );
+    if composition.writes_to_pipe() {
+        format!("{line} | cat > {}", quote(output))
+    } else {
+        line
+    }
 }

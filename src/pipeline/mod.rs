@@ -7,6 +7,7 @@ pub mod files;
 pub mod launch;
 pub mod overlay;
 pub mod source;
+pub mod storyboard;
 pub mod stream;
 pub mod thumbnail;
 
@@ -87,6 +88,21 @@ impl RunningPipeline {
         Ok((running, bus))
     }
 
+    /// Counts the pipeline as live and sets it PAUSED, waiting for nothing (the caller
+    /// waits for ASYNC_DONE on the bus).
+    pub fn pause(pipeline: gst::Pipeline) -> Result<Self, PipelineError> {
+        LIVE_PIPELINES.fetch_add(1, Ordering::SeqCst);
+        metrics().live_gstreamer_pipelines.inc();
+        metrics().pipelines_started.inc();
+        let running = RunningPipeline(pipeline);
+        let bus = running.0.bus().expect("a pipeline has a bus");
+        running
+            .0
+            .set_state(gst::State::Paused)
+            .map_err(|_| first_error(&bus).unwrap_or_else(state_change_failed))?;
+        Ok(running)
+    }
+
     pub fn pipeline(&self) -> &gst::Pipeline {
         &self.0
     }
@@ -105,14 +121,12 @@ impl Drop for RunningPipeline {
 /// Returns the allocator's free pages to the system. glibc keeps what pipelines free (their
 /// frames, about 55 MB per 720p stream) in per-thread heaps, so without this an idle server
 /// stayed at its busiest size: 185 MB instead of 109 MB after four 720p streams. Called
-/// when the last live pipeline stops, as under load the memory is soon reused anyway.
-/// (Mapping frames alone instead, with a lower mmap threshold, made thumbnails 25% slower.)
+/// when the last live pipeline stops, as under load the memory is soon reused anyway; what
+/// is freed after that (responses, connections) is returned by
+/// [`crate::memory::trim_when_idle`]. (Mapping frames alone instead, with a lower mmap
+/// threshold, made thumbnails 25% slower.)
 fn give_free_memory_back() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only releases unused pages; it is safe to call from any thread.
-    unsafe {
-        libc::malloc_trim(0);
-    }
+    crate::memory::give_free_memory_back();
 }
 
 /// Runs a short pipeline to its end and returns every sample the appsink received.

@@ -1,7 +1,8 @@
 //! The source end of every pipeline: framesrc over an exact frame range, through the index.
 
-use super::{ElementSpec, Prop};
+use super::{ElementSpec, Prop, Stage};
 use crate::catalog::FileRecord;
+use crate::media::Orientation;
 
 /// framesrc decoding frames `first..=last` of `file` (zero-based, through the index).
 ///
@@ -29,6 +30,24 @@ pub fn frame_range(
         .prop("start", Prop::U64(start))
         .prop("stop", Prop::U64(stop))
         .prop("audio", Prop::Bool(audio))
+}
+
+/// What turns framesrc's video upright, as players show it (see [`Orientation`]): nothing
+/// for most files; for a file recorded sideways, `videoflip` with the orientation read at
+/// import given explicitly (so `framecast explain` shows it and tags cannot change it),
+/// after a `videoconvert` for the few formats videoflip does not take (8-bit 4:2:2 and
+/// 4:1:1, say; it passes the others through untouched).
+pub fn upright(file: &FileRecord) -> Vec<Stage> {
+    match file.media.frame_index.orientation() {
+        Orientation::Identity => Vec::new(),
+        orientation => vec![
+            Stage::Element(ElementSpec::new("videoconvert")),
+            Stage::Element(
+                ElementSpec::new("videoflip")
+                    .prop("video-direction", Prop::Enum(orientation.video_direction())),
+            ),
+        ],
+    }
 }
 
 /// The element reading `source` as it is (a path with filesrc, a URL with souphttpsrc set up

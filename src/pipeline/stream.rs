@@ -1,9 +1,9 @@
-//! The pipeline of a [`StreamJob`]: MPEG-TS (H.264 + AAC) of a span of frames. One
-//! pipeline serves clips and the video or a trace's span with detections drawn: framesrc
-//! (exactly frames first..=last, and the audio of that span), optionally the
+//! The pipeline of a [`StreamJob`]: MPEG-TS or fragmented MP4 (H.264 + AAC) of a span of
+//! frames. One pipeline serves clips and the video or a trace's span with detections drawn:
+//! framesrc (exactly frames first..=last, and the audio of that span), optionally the
 //! `detectionoverlay` element, then pipelines/clip-video.gst and pipelines/clip-audio.gst
-//! into pipelines/clip-mux.gst. A job that copies the video instead demuxes and parses it
-//! into the same muxer.
+//! into pipelines/clip-mux.gst (MPEG-TS) or pipelines/clip-mux-mp4.gst (MP4). A job that
+//! copies the video instead demuxes and parses it into the MPEG-TS muxer.
 
 use super::body::Expected;
 use super::overlay::Drawing;
@@ -12,7 +12,7 @@ use super::{
     Stage,
 };
 use crate::media::codec::ByteStream;
-use crate::request::{Coding, StreamJob};
+use crate::request::{Coding, Container, StreamJob};
 
 /// The name of the framesrc (`src.video`, `src.audio` in gst-launch terms).
 pub const SOURCE_NAME: &str = "src";
@@ -60,10 +60,10 @@ fn reencode(job: &StreamJob, files: &PipelineFiles, drawing: &Drawing) -> Compos
     let source = super::source::frame_range(file, &job.source, job.first, job.last, job.audio)
         .named(SOURCE_NAME)
         .prop("decoder-threads", Prop::U32(1));
-    let chain = |spec| {
+    let chain = |spec, overrides| {
         Stage::Chain(ChainUse {
             chain: files.get(spec).clone(),
-            overrides: Vec::new(),
+            overrides,
         })
     };
     // A short queue at the head of each branch: a new thread, so that decoding works ahead
@@ -79,6 +79,8 @@ fn reencode(job: &StreamJob, files: &PipelineFiles, drawing: &Drawing) -> Compos
         )
     };
     let mut video = vec![queue()];
+    // Upright before anything is drawn: detection boxes are in the upright picture's pixels.
+    video.extend(super::source::upright(file));
     if let Some(overlay) = &job.overlay {
         // The overlay draws in the common 8-bit formats; others (10-bit, say) are converted
         // to the nearest of those. Formats it draws in pass through untouched.
@@ -95,7 +97,14 @@ fn reencode(job: &StreamJob, files: &PipelineFiles, drawing: &Drawing) -> Compos
                 .prop("bottom", Prop::I32(odd_height as i32)),
         ));
     }
-    video.push(chain(files::CLIP_VIDEO));
+    // GStreamer 1.22's mp4mux writes no edit list for the encoder's B-frame delay: the first
+    // frame would be shown one frame after the audio starts (and after time 0). Without
+    // B-frames the first frame is at 0, as in MPEG-TS.
+    let video_overrides = match job.container {
+        Container::Ts => Vec::new(),
+        Container::Mp4 => vec![("videoenc", "bframes", Prop::U32(0))],
+    };
+    video.push(chain(files::CLIP_VIDEO, video_overrides));
     let mut branches = vec![Branch {
         pad: SourcePad::Named("video"),
         stages: video,
@@ -103,16 +112,20 @@ fn reencode(job: &StreamJob, files: &PipelineFiles, drawing: &Drawing) -> Compos
     if job.audio {
         branches.push(Branch {
             pad: SourcePad::Named("audio"),
-            stages: vec![queue(), chain(files::CLIP_AUDIO)],
+            stages: vec![queue(), chain(files::CLIP_AUDIO, Vec::new())],
         });
     }
+    let mux = match job.container {
+        Container::Ts => files::CLIP_MUX,
+        Container::Mp4 => files::CLIP_MUX_MP4,
+    };
     Composition {
         stages: vec![
             Stage::Element(source),
             Stage::Mux(Muxing {
                 branches,
                 mux: ChainUse {
-                    chain: files.get(files::CLIP_MUX).clone(),
+                    chain: files.get(mux).clone(),
                     overrides: Vec::new(),
                 },
             }),

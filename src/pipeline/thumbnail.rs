@@ -20,10 +20,11 @@ pub enum ThumbnailError {
     WrongFrame { want: u32, got: Option<u32> },
 }
 
-/// The pipeline for `thumbnail`: framesrc (exactly that frame) ! [videoconvert !
-/// detectionoverlay, reading from `drawing`] ! videocrop ! videoscale ! capsfilter !
-/// pipelines/thumbnail.gst. The overlay draws before the crop, so boxes are cropped with the
-/// picture.
+/// The pipeline for `thumbnail`: framesrc (exactly that frame) ! [videoconvert ! videoflip,
+/// for sideways files] ! [videoconvert ! detectionoverlay, reading from `drawing`] !
+/// [videoconvert ! RGB] ! [videocrop] ! [videoscale ! capsfilter] ! pipelines/thumbnail.gst
+/// ! jpegsize. The overlay draws on the upright picture before the crop, so boxes are
+/// cropped with the picture.
 pub fn composition(
     thumbnail: &ThumbnailJob,
     files: &PipelineFiles,
@@ -37,10 +38,33 @@ pub fn composition(
         frame,
         false,
     ))];
+    // Upright first: the crop is in the upright picture's pixels.
+    stages.extend(super::source::upright(file));
     if let Some(overlay) = &thumbnail.overlay {
         // As in the streams: formats the overlay cannot draw on are converted first.
         stages.push(Stage::Element(ElementSpec::new("videoconvert")));
         stages.push(Stage::Element(drawing.element(file, frame, overlay)));
+    }
+    if thumbnail.crop.is_some() || thumbnail.size.is_some() {
+        // Cut and scaled in RGB, where every pixel has its own colour. videocrop on 4:2:0
+        // at an odd x or y keeps the chroma of the pixel pair the edge splits, half a pixel
+        // off (16-20 dB against the frame's own pixels on sharp colour edges); videoscale
+        // (GStreamer 1.22) to a 4:2:0 frame one pixel wide gets its colour wrong (red for
+        // grey). The chain's videoconvert then passes RGB through.
+        // Chroma repeated, not interpolated, as in pipelines/thumbnail.gst.
+        stages.push(Stage::Element(
+            ElementSpec::new("videoconvert").prop("chroma-mode", Prop::Enum("none")),
+        ));
+        stages.push(Stage::Element(
+            ElementSpec::new("capsfilter").prop(
+                "caps",
+                Prop::Caps(
+                    gst::Caps::builder("video/x-raw")
+                        .field("format", "RGB")
+                        .build(),
+                ),
+            ),
+        ));
     }
     if let Some(crop) = thumbnail.crop {
         let px = |v: u32| Prop::I32(v as i32);
@@ -58,7 +82,13 @@ pub fn composition(
             .field("height", height as i32)
             .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
             .build();
-        stages.push(Stage::Element(ElementSpec::new("videoscale")));
+        // Stretched to exactly that size, as ffmpeg's scale=W:H does. videoscale's default
+        // (add-borders) letterboxes a different aspect ratio instead, and where the picture
+        // would be less than a row high (width=1&height=7 of a 4:3 frame) it leaves the
+        // frame unwritten: uninitialised memory, other bytes from run to run.
+        stages.push(Stage::Element(
+            ElementSpec::new("videoscale").prop("add-borders", Prop::Bool(false)),
+        ));
         stages.push(Stage::Element(
             ElementSpec::new("capsfilter").prop("caps", Prop::Caps(caps)),
         ));
@@ -72,7 +102,24 @@ pub fn composition(
         chain: files.get(files::THUMBNAIL).clone(),
         overrides,
     }));
+    // The chain pads the frame to whole MCUs for jpegenc (edgepad, see
+    // pipelines/thumbnail.gst); the JPEG header gets the picture's own width back.
+    let (width, _) = output_size(thumbnail);
+    stages.push(Stage::Element(
+        ElementSpec::new("jpegsize").prop("width", Prop::U32(width)),
+    ));
     Composition { stages }
+}
+
+/// The JPEG's width and height: the requested size, else the crop's, else the upright
+/// frame's.
+fn output_size(thumbnail: &ThumbnailJob) -> (u32, u32) {
+    let media = &thumbnail.file.media;
+    thumbnail.size.unwrap_or_else(|| {
+        thumbnail
+            .crop
+            .map_or((media.width, media.height), |crop| (crop.w, crop.h))
+    })
 }
 
 /// About what the pipeline of `thumbnail` holds at its peak, in bytes, for admission:
@@ -84,10 +131,8 @@ pub fn composition(
 pub fn memory_cost(thumbnail: &ThumbnailJob) -> u64 {
     let media = &thumbnail.file.media;
     let source = media.width as u64 * media.height as u64;
-    let output = thumbnail.size.map_or_else(
-        || thumbnail.crop.map_or(source, |c| c.w as u64 * c.h as u64),
-        |(w, h)| w as u64 * h as u64,
-    );
+    let (width, height) = output_size(thumbnail);
+    let output = width as u64 * height as u64;
     20 * source * 3 / 2 + 5 * output + (4 << 20)
 }
 

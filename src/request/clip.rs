@@ -1,5 +1,5 @@
 //! GET /api/v1/file/:file_uuid/clip?start_frame=A&end_frame=B | start_time=S&end_time=E[&fps=F]
-//! [&mode=normal|debug][&audio=on|off]
+//! [&mode=normal|debug][&audio=on|off][&format=ts|mp4]
 
 use super::query::{Mode, QueryParams, StreamParams};
 use super::stream::{self, Coding, Detections, Overlay, StreamJob, FILE_CACHE_CONTROL};
@@ -99,6 +99,7 @@ pub fn plan(
             title: Some("CLIP".into()),
         }),
         coding: Coding::Reencode,
+        container: params.container,
         cache_control: FILE_CACHE_CONTROL,
         source: file.location.stored(),
         file,

@@ -6,7 +6,9 @@
 //! Each route's parsing lives in its own file; nothing here knows HTTP or GStreamer.
 
 mod clip;
+pub mod listing;
 mod query;
+pub mod storyboard;
 mod stream;
 mod thumbnail;
 mod trace;
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use crate::catalog::{Catalog, CatalogError, FileRecord, FileUuid, TraceSpan};
 use crate::storage::{Storage, StorageError};
 
-pub use query::{Audio, Mode, QueryParams, StreamParams};
+pub use query::{Audio, Container, Mode, QueryParams, StreamParams};
 pub use stream::{Coding, Detections, Overlay, StreamJob};
 pub use thumbnail::{Crop, ThumbnailJob};
 

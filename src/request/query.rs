@@ -22,6 +22,11 @@ impl QueryParams {
         self.0.contains_key(name)
     }
 
+    /// The value as given, or `None` when absent.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+
     /// An integer in `range`, or `None` when absent. `what` completes "must be ...".
     pub fn integer(
         &self,
@@ -98,11 +103,38 @@ pub enum Audio {
     Off,
 }
 
-/// `mode` and `audio`, common to every video endpoint.
+/// The container of a re-encoded stream (`format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    /// MPEG-TS (the default): what players and tools take from a pipe.
+    Ts,
+    /// Fragmented MP4: what a browser's `<video src>` plays while it downloads.
+    Mp4,
+}
+
+impl Container {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Container::Ts => "video/mp2t",
+            Container::Mp4 => "video/mp4",
+        }
+    }
+
+    /// File name extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Container::Ts => "ts",
+            Container::Mp4 => "mp4",
+        }
+    }
+}
+
+/// `mode`, `audio` and `format`, common to every video endpoint.
 #[derive(Debug, Clone, Copy)]
 pub struct StreamParams {
     pub mode: Mode,
     pub audio: Audio,
+    pub container: Container,
 }
 
 impl StreamParams {
@@ -117,6 +149,11 @@ impl StreamParams {
                 "audio",
                 &[("on", Audio::On), ("off", Audio::Off)],
                 Audio::On,
+            )?,
+            container: query.choice(
+                "format",
+                &[("ts", Container::Ts), ("mp4", Container::Mp4)],
+                Container::Ts,
             )?,
         })
     }

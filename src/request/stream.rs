@@ -1,12 +1,13 @@
-//! The job of every MPEG-TS stream (clips, the video with detections drawn, a trace's span):
-//! which frames, with or without audio, what is drawn, and whether the video is copied.
+//! The job of every re-encoded stream (clips, the video with detections drawn, a trace's
+//! span): which frames, with or without audio, what is drawn, whether the video is copied, and
+//! the container (MPEG-TS, or fragmented MP4 for browsers).
 
-use super::query::{Audio, QueryParams, StreamParams};
+use super::query::{Audio, Container, QueryParams, StreamParams};
 use super::PlanError;
 use crate::catalog::FileRecord;
 use crate::media::codec::ByteStream;
 
-/// A validated request for a span of a file as MPEG-TS (H.264 + AAC).
+/// A validated request for a span of a file as MPEG-TS or fragmented MP4 (H.264 + AAC).
 #[derive(Debug, Clone)]
 pub struct StreamJob {
     pub file: FileRecord,
@@ -22,6 +23,8 @@ pub struct StreamJob {
     /// What is drawn on the frames; `None` leaves them as decoded.
     pub overlay: Option<Overlay>,
     pub coding: Coding,
+    /// MPEG-TS or fragmented MP4 (`format`).
+    pub container: Container,
     pub cache_control: &'static str,
 }
 
@@ -30,7 +33,8 @@ pub struct StreamJob {
 pub enum Coding {
     /// Decoded and encoded with pipelines/clip-video.gst.
     Reencode,
-    /// The file's own video as it is (the whole file, in a codec MPEG-TS carries).
+    /// The file's own video as it is (the whole file, in a codec MPEG-TS carries; MPEG-TS
+    /// only).
     Copy(ByteStream),
 }
 
@@ -72,9 +76,15 @@ impl StreamJob {
         end.saturating_sub(start)
     }
 
-    /// `Content-Disposition` file name: `<uuid>_<first>-<last>.ts`.
+    /// `Content-Disposition` file name: `<uuid>_<first>-<last>.ts` (or `.mp4`).
     pub fn file_name(&self) -> String {
-        format!("{}_{}-{}.ts", self.file.uuid, self.first, self.last)
+        format!(
+            "{}_{}-{}.{}",
+            self.file.uuid,
+            self.first,
+            self.last,
+            self.container.extension()
+        )
     }
 }
 

@@ -79,6 +79,7 @@ impl TraceQuery {
                 title: Some(format!("TRACE {trace_id} start={}{identity}", span.first)),
             }),
             coding: Coding::Reencode,
+            container: self.params.container,
             cache_control: DETECTIONS_CACHE_CONTROL,
             source: file.location.stored(),
             file,

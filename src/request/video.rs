@@ -1,13 +1,15 @@
 //! `/video` and `/video/bbox`:
 //! - `/video/bbox`: the video from `start` with every detection drawn;
 //! - `/video`: the original file, served with ranges; with mode=debug as `/video/bbox` with
-//!   the debug panel; with audio=off the video alone from `start`, copied when it can be.
+//!   the debug panel; with audio=off the video alone from `start`, copied when it can be;
+//!   with format=mp4 re-encoded into fragmented MP4 (for browsers) from `start`.
 
-use super::query::{Audio, Mode, QueryParams, StreamParams};
+use super::query::{Audio, Container, Mode, QueryParams, StreamParams};
 use super::stream::{self, Coding, Detections, Overlay, StreamJob, DETECTIONS_CACHE_CONTROL};
 use super::{Job, PlanError};
 use crate::catalog::FileRecord;
 use crate::media::codec::{self, ByteStream};
+use crate::media::Orientation;
 
 /// `/video/bbox` (`debug` false unless mode=debug) and `/video?mode=debug` (`debug` true):
 /// the video from `start` to its end with every detection drawn.
@@ -28,6 +30,7 @@ pub fn plan_bbox(
             title: None,
         }),
         coding: Coding::Reencode,
+        container: params.container,
         cache_control: DETECTIONS_CACHE_CONTROL,
         source: file.location.stored(),
         file,
@@ -37,38 +40,46 @@ pub fn plan_bbox(
 /// `/video`.
 pub fn plan(file: FileRecord, query: &QueryParams) -> Result<Job, PlanError> {
     let params = StreamParams::parse(query)?;
-    match (params.mode, params.audio) {
-        (Mode::Debug, _) => plan_bbox(file, query, true).map(Job::Stream),
-        (Mode::Normal, Audio::Off) => {
+    let reencoded = params.audio == Audio::Off || params.container == Container::Mp4;
+    match params.mode {
+        Mode::Debug => plan_bbox(file, query, true).map(Job::Stream),
+        Mode::Normal if reencoded => {
             let last = stream::last_frame(&file);
             let first = stream::start_frame(query, 0, last)?;
             let coding = match copyable(&file) {
-                Some(stream) if first == 0 => Coding::Copy(stream),
+                // MP4 is always re-encoded: H.264 in a browser's profile, whatever the file.
+                Some(stream) if first == 0 && params.container == Container::Ts => {
+                    Coding::Copy(stream)
+                }
                 _ => Coding::Reencode,
             };
             Ok(Job::Stream(StreamJob {
                 first,
                 last,
-                audio: false,
+                audio: stream::audio(&params, &file),
                 overlay: None,
                 coding,
+                container: params.container,
                 cache_control: DETECTIONS_CACHE_CONTROL,
                 source: file.location.stored(),
                 file,
             }))
         }
-        (Mode::Normal, Audio::On) if query.has("start") => Err(PlanError::bad_parameter(
-            "start applies to re-encoded streams (mode=debug or audio=off); the original \
-             file is served as is: seek in it with a Range header",
+        Mode::Normal if query.has("start") => Err(PlanError::bad_parameter(
+            "start applies to re-encoded streams (mode=debug, audio=off or format=mp4); the \
+             original file is served as is: seek in it with a Range header",
         )),
-        (Mode::Normal, Audio::On) => Ok(Job::Original(file)),
+        Mode::Normal => Ok(Job::Original(file)),
     }
 }
 
 /// How the file's video goes into MPEG-TS as it is, if it does: a codec MPEG-TS carries,
-/// starting at a keyframe. (An MP4 cut with an edit list between keyframes starts with
-/// frames that only show after decoding a hidden keyframe, which the muxer drops: those
-/// are re-encoded.)
+/// starting at a keyframe, shown as decoded. (An MP4 cut with an edit list between
+/// keyframes starts with frames that only show after decoding a hidden keyframe, which the
+/// muxer drops; a sideways file's rotation lives in its container, which MPEG-TS cannot
+/// carry: those are re-encoded.)
 fn copyable(file: &FileRecord) -> Option<ByteStream> {
-    codec::byte_stream(&file.media.video_codec).filter(|_| file.media.frame_index.is_keyframe(0))
+    let index = &file.media.frame_index;
+    codec::byte_stream(&file.media.video_codec)
+        .filter(|_| index.is_keyframe(0) && index.orientation() == Orientation::Identity)
 }

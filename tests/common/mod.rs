@@ -4,6 +4,7 @@
 
 pub mod origin;
 pub mod pg;
+pub mod webdriver;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ pub const SECRET: &str = "framecast-test-secret";
 pub const BIN: &str = env!("CARGO_BIN_EXE_framecast");
 
 /// Where generated media lives: under target/, shared by every test and kept between runs
-/// (each file's name says how it was made, so a changed recipe gets a new name).
+/// (each file's name carries a hash of its recipe, so a changed recipe makes a new file).
 pub fn media_dir() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -39,16 +40,29 @@ pub fn ffmpeg(args: &[&str]) {
     );
 }
 
-/// Generates `name` once per run with `make(path)`, returning its path.
-pub fn generated(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
+/// `name` in the media dir, made once by `ffmpeg <args> <path>`: the file name carries a
+/// hash of the arguments (`small-1f2e3d4c5b6a7988.mp4`), so a file made by another recipe
+/// is never taken for this one.
+pub fn generated(name: &str, args: &[&str]) -> PathBuf {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let path = media_dir().join(name);
+    // FNV-1a over the arguments, each ended by a NUL: stable across runs and toolchains.
+    let hash = args.iter().fold(0xcbf2_9ce4_8422_2325u64, |hash, arg| {
+        arg.bytes().chain([0]).fold(hash, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        })
+    });
+    let (stem, extension) = name.rsplit_once('.').expect("a name with an extension");
+    let file = format!("{stem}-{hash:016x}.{extension}");
+    let path = media_dir().join(&file);
     if !path.exists() {
         // Write aside and rename: an interrupted run never leaves a half-made file, and test
         // processes running at once never read one.
-        let partial = media_dir().join(format!("partial-{}-{name}", std::process::id()));
-        make(&partial);
+        let partial = media_dir().join(format!("partial-{}-{file}", std::process::id()));
+        let mut full: Vec<&str> = args.to_vec();
+        let partial_str = partial.to_str().unwrap().to_owned();
+        full.push(&partial_str);
+        ffmpeg(&full);
         std::fs::rename(&partial, &path).expect("rename generated media");
     }
     path
@@ -58,16 +72,13 @@ pub fn generated(name: &str, make: impl FnOnce(&Path)) -> PathBuf {
 /// with AAC from the lavfi source `audio` when given (cut to the shorter), and `extra`
 /// output options (preset, GOP, B-frames, movflags...).
 pub fn lavfi_h264(name: &str, video: &str, audio: Option<&str>, extra: &[&str]) -> PathBuf {
-    generated(name, |path| {
-        let mut args = vec!["-f", "lavfi", "-i", video];
-        if let Some(audio) = audio {
-            args.extend(["-f", "lavfi", "-i", audio, "-c:a", "aac", "-shortest"]);
-        }
-        args.extend(["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
-        args.extend(extra);
-        args.push(path.to_str().unwrap());
-        ffmpeg(&args)
-    })
+    let mut args = vec!["-f", "lavfi", "-i", video];
+    if let Some(audio) = audio {
+        args.extend(["-f", "lavfi", "-i", audio, "-c:a", "aac", "-shortest"]);
+    }
+    args.extend(["-c:v", "libx264", "-pix_fmt", "yuv420p"]);
+    args.extend(extra);
+    generated(name, &args)
 }
 
 /// 10 s with the index (moov) first, so that a truncated copy still opens.
@@ -113,8 +124,9 @@ pub fn bframes_mp4() -> PathBuf {
 /// Stream-copied from a cut between keyframes: an edit list hides the pre-roll frames.
 pub fn edit_list_mp4() -> PathBuf {
     let src = bframes_mp4();
-    generated("thumb-editlist.mp4", |p| {
-        ffmpeg(&[
+    generated(
+        "thumb-editlist.mp4",
+        &[
             "-ss",
             "1.3",
             "-i",
@@ -123,9 +135,8 @@ pub fn edit_list_mp4() -> PathBuf {
             "copy",
             "-t",
             "1.5",
-            p.to_str().unwrap(),
-        ])
-    })
+        ],
+    )
 }
 
 pub fn ntsc_mp4() -> PathBuf {
@@ -165,8 +176,9 @@ pub fn offset_ts() -> PathBuf {
 }
 
 pub fn vp9_webm() -> PathBuf {
-    generated("thumb-vp9.webm", |p| {
-        ffmpeg(&[
+    generated(
+        "thumb-vp9.webm",
+        &[
             "-f",
             "lavfi",
             "-i",
@@ -181,9 +193,8 @@ pub fn vp9_webm() -> PathBuf {
             "1M",
             "-g",
             "25",
-            p.to_str().unwrap(),
-        ])
-    })
+        ],
+    )
 }
 
 /// One keyframe every 300 frames.
@@ -205,13 +216,14 @@ pub fn long_gop_mp4() -> PathBuf {
     )
 }
 
-/// Frame `n` of `video` as ffmpeg's select filter picks it, as RGB24 bytes.
+/// Frame `n` of `video` as ffmpeg's select filter picks it, as RGB24 bytes, cropped to
+/// `(x, y, w, h)` of its RGB pixels (ffmpeg's crop on 4:2:0 would round x and y down to
+/// even).
 pub fn ffmpeg_frame(video: &Path, n: u32, crop: Option<(u32, u32, u32, u32)>) -> Vec<u8> {
-    let mut filter = format!("select=eq(n\\,{n})");
+    let mut filter = format!("select=eq(n\\,{n}),format=rgb24");
     if let Some((x, y, w, h)) = crop {
         filter.push_str(&format!(",crop={w}:{h}:{x}:{y}"));
     }
-    filter.push_str(",format=rgb24");
     decode_rgb(&[
         "-i",
         video.to_str().unwrap(),
@@ -273,8 +285,17 @@ pub fn ffprobe_values(video: &Path, select: &str, entry: &str) -> Vec<String> {
         .arg(video)
         .output()
         .unwrap();
+    assert!(
+        output.status.success(),
+        "ffprobe {entry} of {}: {}",
+        video.display(),
+        String::from_utf8_lossy(&output.stderr)
+    );
     let text = String::from_utf8(output.stdout).unwrap();
-    text.split_whitespace().map(str::to_owned).collect()
+    // A stream with side data (a display matrix) gets an empty side-data column: `50,`.
+    text.split_whitespace()
+        .map(|value| value.trim_end_matches(',').to_owned())
+        .collect()
 }
 
 pub fn frame_count(video: &Path) -> u32 {
@@ -568,4 +589,49 @@ pub fn assert_json_error(response: reqwest::blocking::Response, status: u16, cod
     let message = body["message"].as_str().expect("message").to_owned();
     assert!(!message.is_empty());
     message
+}
+
+/// The top-level box types of an MP4 (`ftyp`, `moov`, `moof`, `mdat`, ...), in order.
+pub fn mp4_boxes(bytes: &[u8]) -> Vec<String> {
+    let mut boxes = Vec::new();
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        let size = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        boxes.push(String::from_utf8_lossy(&bytes[at + 4..at + 8]).into_owned());
+        if size < 8 {
+            break;
+        }
+        at += size;
+    }
+    boxes
+}
+
+/// `bytes` (an MP4) with the creation and modification times of its `mvhd`, `tkhd` and
+/// `mdhd` boxes zeroed: mp4mux writes the wall-clock time there, the one part of its output
+/// that differs between two runs of the same pipeline.
+pub fn mp4_without_times(bytes: &[u8]) -> Vec<u8> {
+    fn walk(bytes: &mut [u8], start: usize, end: usize) {
+        let mut at = start;
+        while at + 8 <= end {
+            let size = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+            if size < 8 || at + size > end {
+                return;
+            }
+            let kind = bytes[at + 4..at + 8].to_vec();
+            match &kind[..] {
+                b"moov" | b"trak" | b"mdia" => walk(bytes, at + 8, at + size),
+                b"mvhd" | b"tkhd" | b"mdhd" => {
+                    // Full box: version, 3 bytes of flags, then both times (32 or 64 bits).
+                    let width = if bytes[at + 8] == 1 { 8 } else { 4 };
+                    bytes[at + 12..at + 12 + 2 * width].fill(0);
+                }
+                _ => {}
+            }
+            at += size;
+        }
+    }
+    let mut copy = bytes.to_vec();
+    let len = copy.len();
+    walk(&mut copy, 0, len);
+    copy
 }

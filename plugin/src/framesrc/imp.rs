@@ -1,4 +1,5 @@
-use std::sync::{LazyLock, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use gst::glib;
 use gst::prelude::*;
@@ -7,6 +8,7 @@ use gst::subclass::prelude::*;
 use super::range::{decoder_segment, BufferAction, Kind, RangeFilter};
 use super::restamp::{self, Restamp};
 use super::skip;
+use crate::movie_duration::MovieDurationFix;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -58,6 +60,11 @@ struct State {
     seek_seqnum: Option<gst::Seqnum>,
     /// How far before `start` the seek goes: see [`seek_lead`].
     seek_lead: gst::ClockTime,
+    /// The qtdemux workaround for this file, if it needs it (see [`MovieDurationFix`]).
+    movie_duration_fix: Option<Arc<MovieDurationFix>>,
+    /// Set when the video range is complete (EOS sent downstream): see
+    /// [`feed_nothing_after_the_range`].
+    video_done: Arc<AtomicBool>,
 }
 
 #[derive(Default)]
@@ -90,6 +97,18 @@ impl FrameSrc {
             crate::reader::configure_http(&filesrc);
         }
         let decodebin = make("decodebin")?;
+        // GStreamer 1.22's qtdemux ends tracks whose edit list starts past media time 0
+        // early; the file's bytes are patched on their way to it.
+        MovieDurationFix::install(
+            &filesrc.static_pad("src").expect("filesrc has a src pad"),
+            glib::clone!(
+                #[weak(rename_to = this)]
+                self,
+                #[upgrade_or]
+                None,
+                move || this.state.lock().unwrap().movie_duration_fix.clone()
+            ),
+        );
         let obj = self.obj();
         obj.add_many([&filesrc, &decodebin])
             .and_then(|_| filesrc.link(&decodebin))
@@ -156,6 +175,8 @@ impl FrameSrc {
                     }
                     sink.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, start_decoding_earlier);
                     sink.add_probe(gst::PadProbeType::BUFFER, skip_unreferenced_before_start);
+                    let done = this.state.lock().unwrap().video_done.clone();
+                    feed_nothing_after_the_range(&sink, done);
                 } else if klass.contains("Decoder") && klass.contains("Audio") {
                     if let Some(src) = element.static_pad("src") {
                         this.steady_audio_decoder_state(&sink, &src);
@@ -337,6 +358,13 @@ impl FrameSrc {
             }
             Outcome::Buffer(BufferAction::End) => {
                 gst::debug!(CAT, obj = ghost, "Past the stop, sending EOS");
+                if ghost.name() == "video" {
+                    self.state
+                        .lock()
+                        .unwrap()
+                        .video_done
+                        .store(true, Ordering::SeqCst);
+                }
                 ghost.push_event(gst::event::Eos::new());
                 // Upstream stops feeding this stream; the demuxer stops reading once every
                 // stream has said so.
@@ -456,6 +484,27 @@ fn repair_timestamps_after_seek(sink: &gst::Pad) {
             gst::PadProbeReturn::Ok
         },
     );
+}
+
+/// Refuses the video decoder any packet once the range is complete (`done`): the demuxer
+/// learns that this stream is over from the first refusal, and the decoder decodes nothing
+/// nobody wants.
+///
+/// Without this, GStreamer 1.22's decodebin does not stop feeding the decoder: after the
+/// decoder returned EOS (our range ended), its multiqueue drops the packets it holds, but
+/// a tag event from the demuxer resets the pad's flow and the next packet goes through,
+/// frames later. av1dec (libaom) refuses a packet whose reference frames it never saw and
+/// posts "Failed to decode frame" on the bus, which cut a 31-frame /clip of an AV1 WebM
+/// after its last frame (about one request in two on a loaded machine; decoders that
+/// conceal such gaps show nothing).
+fn feed_nothing_after_the_range(sink: &gst::Pad, done: Arc<AtomicBool>) {
+    sink.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if !done.load(Ordering::SeqCst) {
+            return gst::PadProbeReturn::Ok;
+        }
+        info.flow_res = Err(gst::FlowError::Eos);
+        gst::PadProbeReturn::Handled
+    });
 }
 
 /// Replaces the segments going into a video decoder with [`decoder_segment`]s.
@@ -669,8 +718,14 @@ impl ElementImpl for FrameSrc {
                     }
                     filesrc.set_property("location", settings.location.as_deref());
                 }
+                let movie_duration_fix = settings
+                    .location
+                    .as_deref()
+                    .and_then(|location| MovieDurationFix::for_file(location.as_ref()))
+                    .map(Arc::new);
                 *self.state.lock().unwrap() = State {
                     settings,
+                    movie_duration_fix,
                     ..State::default()
                 };
             }

@@ -568,7 +568,7 @@ fn mp4_clips_are_fragmented_and_frame_exact() {
         &cut_uuid,
         2,
         16,
-        Sound::Starting,
+        Sound::Covering,
         "&format=mp4&audio=on",
     );
     assert_json_error(

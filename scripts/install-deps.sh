@@ -17,6 +17,8 @@ packages=(
   # Packaging checks (make test-packaging, test-deb): promtool, the flatpak manifest's
   # YAML, test keys; dpkg-dev for cargo-deb's dependency scan.
   prometheus python3-yaml openssl dpkg-dev
+  # The tests' HTTP origin for remote media, and the virtualenv for their S3 server (moto).
+  nginx python3-venv
 )
 
 missing=()
@@ -41,3 +43,6 @@ if ! command -v cargo >/dev/null 2>&1 && [ ! -x "$HOME/.cargo/bin/cargo" ]; then
   curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs |
     sh -s -- -y --profile minimal -c clippy -c rustfmt >&2
 fi
+
+# moto's S3 server for the s3:// tests, from PyPI into target/moto-venv.
+"$(dirname "$0")/moto-venv.sh"

@@ -27,6 +27,9 @@ use crate::config::{Config, ConfigError};
 pub use jwks::Jwks;
 
 pub const ALL_FILES_SCOPE: &str = "files:read";
+/// Importing, re-detecting and deleting files (`POST /api/v1/files`, `PUT .../detections`,
+/// `DELETE /api/v1/file/:uuid`); `files:read` does not grant it, nor it reading.
+pub const WRITE_SCOPE: &str = "files:write";
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
@@ -72,11 +75,17 @@ const CLAIMS_SHAPE: &str = "the token's claims are not as expected: `exp` (and `
 pub struct Grant {
     all_files: bool,
     files: HashSet<String>,
+    write: bool,
 }
 
 impl Grant {
     pub fn allows(&self, file: FileUuid) -> bool {
         self.all_files || self.files.contains(&file.to_string())
+    }
+
+    /// The token carries [`WRITE_SCOPE`].
+    pub fn may_write(&self) -> bool {
+        self.write
     }
 
     /// The files granted one by one; `None` when the token grants every file.
@@ -339,6 +348,7 @@ fn grant(claims: &Claims) -> Grant {
     let items = claims.scope.items();
     Grant {
         all_files: items.contains(&ALL_FILES_SCOPE),
+        write: items.contains(&WRITE_SCOPE),
         files: items
             .iter()
             .filter_map(|s| s.strip_prefix("file:"))
@@ -517,6 +527,12 @@ mod tests {
 
         let all = super::tests::token(&config, SECRET, &[ALL_FILES_SCOPE.into()]);
         assert!(verifier(&config).verify(&all).await.unwrap().allows(b));
+        assert!(!verifier(&config).verify(&all).await.unwrap().may_write());
+
+        let write = super::tests::token(&config, SECRET, &[WRITE_SCOPE.into()]);
+        let grant = verifier(&config).verify(&write).await.unwrap();
+        assert!(grant.may_write());
+        assert!(!grant.allows(a), "files:write does not grant reading");
     }
 
     #[tokio::test]

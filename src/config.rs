@@ -70,6 +70,24 @@ pub struct Config {
     pub stall_timeout_seconds: f64,
     /// Serve `GET /metrics` (Prometheus text format, no token needed).
     pub metrics_enabled: bool,
+    /// Folders under which `POST /api/v1/files` may import local paths (after resolving
+    /// symlinks and `..`); empty: no local path is accepted over HTTP.
+    pub media_roots: Vec<PathBuf>,
+    /// URL prefixes (`https://media.example.com/videos/`, `s3://bucket/`) under which
+    /// `POST /api/v1/files` may import remote media; empty: none.
+    pub media_url_prefixes: Vec<String>,
+    /// A media origin (HTTP or S3) that does not connect or answer within this many seconds
+    /// gives 504 (fractions allowed).
+    pub origin_timeout_seconds: f64,
+    /// S3 endpoint (`http://127.0.0.1:9000` for MinIO and the like; path-style requests);
+    /// unset: `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`, else AWS's regional endpoint.
+    pub s3_endpoint: Option<String>,
+    /// S3 region; unset: `AWS_REGION` / `AWS_DEFAULT_REGION`, else us-east-1.
+    pub s3_region: Option<String>,
+    /// How long a pre-signed S3 URL made for one request stays valid, in seconds.
+    pub s3_url_ttl_seconds: u64,
+    /// Largest request body the import API reads (a detections upload), in bytes: 413 past it.
+    pub max_upload_bytes: u64,
     /// A request head (request line and headers) must arrive within this many seconds of
     /// its first byte, and a new connection's first one within this of connecting.
     pub header_read_timeout_seconds: f64,
@@ -109,6 +127,13 @@ const KEYS: &[&str] = &[
     "queue_timeout_seconds",
     "stall_timeout_seconds",
     "metrics_enabled",
+    "media_roots",
+    "media_url_prefixes",
+    "origin_timeout_seconds",
+    "s3_endpoint",
+    "s3_region",
+    "s3_url_ttl_seconds",
+    "max_upload_bytes",
     "header_read_timeout_seconds",
     "idle_timeout_seconds",
     "max_header_bytes",
@@ -143,6 +168,13 @@ impl Default for Config {
             queue_timeout_seconds: 2.0,
             stall_timeout_seconds: 30.0,
             metrics_enabled: true,
+            media_roots: Vec::new(),
+            media_url_prefixes: Vec::new(),
+            origin_timeout_seconds: 10.0,
+            s3_endpoint: None,
+            s3_region: None,
+            s3_url_ttl_seconds: 900,
+            max_upload_bytes: 256 << 20,
             header_read_timeout_seconds: 10.0,
             idle_timeout_seconds: 60.0,
             max_header_bytes: 32 * 1024,

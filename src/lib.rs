@@ -16,3 +16,4 @@ pub mod pipeline;
 pub mod reload;
 pub mod request;
 pub mod serve;
+pub mod storage;

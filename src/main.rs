@@ -1,5 +1,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 
@@ -8,6 +9,7 @@ use framecast::catalog::{self, FileUuid};
 use framecast::config::Config;
 use framecast::pipeline::PipelineFiles;
 use framecast::request::Planner;
+use framecast::storage::{Location, Storage};
 
 #[derive(Parser)]
 #[command(name = "framecast", version, about = "HTTP video server on GStreamer")]
@@ -23,9 +25,9 @@ struct Cli {
 enum Command {
     /// Run the HTTP server.
     Serve,
-    /// Register a video; prints its file uuid.
+    /// Register a video (a path, an http(s):// URL or s3://bucket/key); prints its file uuid.
     Import {
-        video: PathBuf,
+        video: String,
         /// Use this uuid (32 hex digits) instead of a new one; replaces an existing entry.
         #[arg(long, value_name = "HEX32")]
         uuid: Option<FileUuid>,
@@ -39,12 +41,16 @@ enum Command {
         #[arg(
             long = "file",
             value_name = "UUID",
-            required_unless_present = "all_files"
+            required_unless_present_any = ["all_files", "scopes"]
         )]
         files: Vec<FileUuid>,
         /// Grant every file.
         #[arg(long, conflicts_with = "files")]
         all_files: bool,
+        /// Add this scope (repeatable): files:read, files:write (import, re-detect,
+        /// delete over HTTP), file:UUID.
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
         /// Lifetime in seconds.
         #[arg(long, default_value_t = 3600)]
         ttl: u64,
@@ -115,9 +121,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let uuid = block_on(async {
                 let catalog = catalog::open(&config).await?;
-                let uuid =
-                    framecast::import::import(&*catalog, &video, uuid, detections.as_deref())
-                        .await?;
+                let storage = Storage::new(&config)?;
+                let video = Location::parse(&video)?;
+                let uuid = framecast::import::import(
+                    &*catalog,
+                    &storage,
+                    &video,
+                    uuid,
+                    detections.as_deref(),
+                )
+                .await?;
                 anyhow::Ok(uuid)
             })?;
             println!("{uuid}");
@@ -126,14 +139,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Token {
             files,
             all_files,
+            scopes,
             ttl,
             url,
         } => {
-            let scope: Vec<String> = if all_files {
+            let mut scope: Vec<String> = if all_files {
                 vec![ALL_FILES_SCOPE.to_owned()]
             } else {
                 files.iter().map(|uuid| format!("file:{uuid}")).collect()
             };
+            for given in scopes {
+                // A space would split it into two scopes in the claim.
+                anyhow::ensure!(
+                    !given.is_empty() && !given.contains(char::is_whitespace),
+                    "--scope {given:?}: one scope, without spaces"
+                );
+                if !scope.contains(&given) {
+                    scope.push(given);
+                }
+            }
             let key = auth::SigningKey::from_config(&config)?;
             let token = auth::issue(&config, &key, &scope, ttl)?;
             if url {
@@ -178,6 +202,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let line = block_on(async {
                 let planner = Planner {
                     catalog: catalog::open(&config).await?,
+                    storage: Arc::new(Storage::new(&config)?),
                     limits: config.limits(),
                 };
                 anyhow::Ok(

@@ -26,6 +26,7 @@ pub async fn serve(config: Config, config_file: Option<std::path::PathBuf>) -> a
     let state = Arc::new(AppState {
         planner: Planner {
             catalog,
+            storage: Arc::new(crate::storage::Storage::new(&config)?),
             limits: config.limits(),
         },
         verifier: Verifier::start(&config).await?,
@@ -39,6 +40,12 @@ pub async fn serve(config: Config, config_file: Option<std::path::PathBuf>) -> a
         clip_start_timeout: Duration::from_secs(config.clip_start_timeout_seconds),
         stall_timeout: Config::seconds("stall_timeout_seconds", config.stall_timeout_seconds)?,
         admission,
+        import: http::ImportSettings {
+            media_roots: config.media_roots.clone(),
+            media_url_prefixes: config.media_url_prefixes.clone(),
+            max_upload_bytes: config.max_upload_bytes,
+            body_stall: Config::seconds("stall_timeout_seconds", config.stall_timeout_seconds)?,
+        },
     });
 
     crate::reload::on_hangup(state.clone(), config_file)?;

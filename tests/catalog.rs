@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use common::pg::{Relay, TestDatabase};
 use framecast::catalog::{
-    rows_of, Catalog, CatalogError, Detection, FileRecord, FileUuid, FilesPage, OverlaySource,
-    PostgresCatalog, SqliteCatalog, TraceSummary,
+    rows_of, Catalog, CatalogError, Detection, FileRecord, FileUuid, FilesPage, Location,
+    OverlaySource, PostgresCatalog, SqliteCatalog, TraceSummary,
 };
 use framecast::media::{FrameIndex, MediaInfo};
 use gst::prelude::*;
@@ -117,9 +117,10 @@ fn record(uuid: FileUuid) -> FileRecord {
     let index = FrameIndex::new(timestamps, vec![0, 50, 100, 150, 200], 10_000_000_000).unwrap();
     FileRecord {
         uuid,
-        path: PathBuf::from("/videos/a b/ünïcode 'quoted'.mp4"),
+        location: Location::File(PathBuf::from("/videos/a b/ünïcode 'quoted'.mp4")),
         size: 123_456_789_012,
         mtime_ns: 1_700_000_000_123_456_789,
+        etag: None,
         media: MediaInfo {
             duration_ns: 10_000_000_000,
             fps: 25.0,
@@ -160,7 +161,18 @@ async fn put_then_get_gives_the_same_record(catalog: Arc<dyn Catalog>) {
     let mut silent = record(uuid);
     silent.media.audio_codec = None;
     silent.media.has_audio = false;
-    for file in [record(uuid), silent] {
+    // A remote object: its URL and the origin's entity tag come back as they went in.
+    let remote = FileRecord {
+        location: Location::parse("https://media.example.com/v/a%20b.mp4?x=1").unwrap(),
+        etag: Some("\"5f0c-1a2b\"".into()),
+        ..record(uuid)
+    };
+    let s3 = FileRecord {
+        location: Location::parse("s3://bucket/dir/a.mp4").unwrap(),
+        etag: Some("W/\"abc\"".into()),
+        ..record(uuid)
+    };
+    for file in [record(uuid), silent, remote, s3] {
         catalog
             .put_file(&file, rows_of(vec![detection(0, 1)]))
             .await
@@ -262,7 +274,7 @@ async fn list_files_counts_detections_in_import_order(catalog: Arc<dyn Catalog>)
         .collect();
     assert_eq!(got, [(a.to_string(), 2), (b.to_string(), 0)]);
     let f = &files[0];
-    assert_eq!(f.path, record(a).path);
+    assert_eq!(f.path.to_string_lossy(), record(a).location.stored());
     assert_eq!((f.frames, f.fps, f.duration_seconds), (250, 25.0, 10.0));
 }
 
@@ -528,7 +540,7 @@ async fn sqlite_migrations_run_once_and_rename_identity_in_old_catalogs() {
         .unwrap()
         .query_row("PRAGMA user_version", [], |row| row.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -544,7 +556,7 @@ async fn postgres_instances_starting_at_once_migrate_once() {
     assert_eq!(
         db.value("SELECT COUNT(*) || ' ' || MAX(version) FROM schema_migrations")
             .as_deref(),
-        Some("1 1")
+        Some("2 2")
     );
     // Opening again changes nothing and keeps the data.
     let uuid = FileUuid::new_random();
@@ -557,7 +569,7 @@ async fn postgres_instances_starting_at_once_migrate_once() {
     assert_eq!(
         db.value("SELECT COUNT(*) FROM schema_migrations")
             .as_deref(),
-        Some("1")
+        Some("2")
     );
     // The platform's column names.
     assert_eq!(

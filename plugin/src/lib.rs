@@ -7,6 +7,7 @@ pub mod detections;
 mod framesrc;
 mod jpegpad;
 pub mod movie_duration;
+pub mod reader;
 
 pub use detectionoverlay::{detection_color, DetectionOverlay, Mode as DetectionOverlayMode};
 

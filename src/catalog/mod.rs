@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::config::{CatalogSetting, Config};
 use crate::media::MediaInfo;
+pub use crate::storage::Location;
 
 pub use overlay::OverlaySource;
 pub use postgres::PostgresCatalog;
@@ -59,11 +60,15 @@ impl fmt::Display for FileUuid {
 #[derive(Debug, Clone, PartialEq)]
 pub struct FileRecord {
     pub uuid: FileUuid,
-    /// Absolute path, as resolved at import.
-    pub path: PathBuf,
+    /// Where the bytes are: an absolute path (as resolved at import), or an http(s)/s3 URL.
+    pub location: Location,
     pub size: u64,
-    /// Modification time at import, nanoseconds since the Unix epoch.
+    /// Modification time at import (a remote object's Last-Modified, 0 if it had none),
+    /// nanoseconds since the Unix epoch.
     pub mtime_ns: i64,
+    /// A remote object's entity tag at import, as its origin sent it; `None` for local
+    /// files (and origins that send none).
+    pub etag: Option<String>,
     pub media: MediaInfo,
 }
 
@@ -163,6 +168,19 @@ pub trait Catalog: Send + Sync + 'static {
         file: &FileRecord,
         detections: DetectionRows,
     ) -> Result<(), CatalogError>;
+
+    /// Replaces every detection of file `uuid` with `detections`, in one transaction, rows
+    /// stored as they are read (a bad one rolls everything back, as
+    /// [`CatalogError::Detections`]); `false` (and nothing written) when no such file is
+    /// registered.
+    async fn replace_detections(
+        &self,
+        uuid: FileUuid,
+        detections: DetectionRows,
+    ) -> Result<bool, CatalogError>;
+
+    /// Removes file `uuid` and its detections; `false` when no such file was registered.
+    async fn delete_file(&self, uuid: FileUuid) -> Result<bool, CatalogError>;
 
     async fn file(&self, uuid: FileUuid) -> Result<Option<FileRecord>, CatalogError>;
 

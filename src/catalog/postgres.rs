@@ -20,13 +20,14 @@ use tokio_postgres::{NoTls, Row};
 
 use super::{
     Catalog, CatalogError, Detection, DetectionRows, FileRecord, FileSummary, FileUuid, FilesPage,
-    TraceSpan, TraceSummary,
+    Location, TraceSpan, TraceSummary,
 };
 use crate::media::{FrameIndex, MediaInfo};
 
 /// Schema steps, applied in order at start; `schema_migrations` holds the versions applied.
 /// Types are those of the platform's tables where they exist (see the README's mapping).
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE files (
         file_uuid    TEXT PRIMARY KEY,
         path         TEXT NOT NULL,
@@ -58,7 +59,10 @@ const MIGRATIONS: &[&str] = &[r#"
     );
     CREATE INDEX face_detections_by_frame ON face_detections(file_uuid, frame_number);
     CREATE INDEX face_detections_by_trace ON face_detections(file_uuid, trace_id, frame_number);
-"#];
+"#,
+    // A remote object's entity tag at import (its size and Last-Modified are size/mtime_ns).
+    "ALTER TABLE files ADD COLUMN etag TEXT;",
+];
 
 /// What [`summary`] reads, from `files f`.
 const SUMMARY_COLUMNS: &str = "f.file_uuid, f.path, f.duration_ns, f.fps, f.frame_count,
@@ -263,18 +267,20 @@ impl PostgresCatalog {
         // once (two instances) end as the last one, not as a key violation.
         tx.execute(
             "INSERT INTO files (file_uuid, path, size, mtime_ns, duration_ns, fps, frame_count,
-                                width, height, has_audio, video_codec, audio_codec, frame_index)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+                                width, height, has_audio, video_codec, audio_codec, frame_index,
+                                etag)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
              ON CONFLICT (file_uuid) DO UPDATE SET
                  path = EXCLUDED.path, size = EXCLUDED.size, mtime_ns = EXCLUDED.mtime_ns,
                  duration_ns = EXCLUDED.duration_ns, fps = EXCLUDED.fps,
                  frame_count = EXCLUDED.frame_count, width = EXCLUDED.width,
                  height = EXCLUDED.height, has_audio = EXCLUDED.has_audio,
                  video_codec = EXCLUDED.video_codec, audio_codec = EXCLUDED.audio_codec,
-                 frame_index = EXCLUDED.frame_index, imported_at = now()",
+                 frame_index = EXCLUDED.frame_index, etag = EXCLUDED.etag,
+                 imported_at = now()",
             &[
                 &uuid,
-                &file.path.to_string_lossy().as_ref(),
+                &file.location.stored(),
                 &(file.size as i64),
                 &file.mtime_ns,
                 &(media.duration_ns as i64),
@@ -286,10 +292,22 @@ impl PostgresCatalog {
                 &media.video_codec,
                 &media.audio_codec,
                 &media.frame_index.to_bytes(),
+                &file.etag,
             ],
         )
         .await
         .map_err(pg)?;
+        self.write_detections(tx, &uuid, detections).await
+    }
+
+    /// Replaces the detections of file `uuid` within `tx`.
+    async fn write_detections(
+        &self,
+        tx: &Transaction<'_>,
+        uuid: &str,
+        detections: DetectionRows,
+    ) -> Result<(), CatalogError> {
+        let pg = |e| self.error(e);
         tx.execute(
             &format!("DELETE FROM {TABLE} WHERE file_uuid = $1"),
             &[&uuid],
@@ -420,12 +438,48 @@ impl Catalog for PostgresCatalog {
         tx.commit().await.map_err(|e| self.error(e))
     }
 
+    async fn replace_detections(
+        &self,
+        uuid: FileUuid,
+        detections: DetectionRows,
+    ) -> Result<bool, CatalogError> {
+        let uuid = uuid.to_string();
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(|e| self.error(e))?;
+        // The file's row locked: a re-import or delete at the same time waits for this one.
+        let found = tx
+            .query_opt(
+                "SELECT 1 FROM files WHERE file_uuid = $1 FOR UPDATE",
+                &[&uuid],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        if found.is_none() {
+            return Ok(false);
+        }
+        self.write_detections(&tx, &uuid, detections).await?;
+        tx.commit().await.map_err(|e| self.error(e))?;
+        Ok(true)
+    }
+
+    async fn delete_file(&self, uuid: FileUuid) -> Result<bool, CatalogError> {
+        let client = self.client().await?;
+        let deleted = client
+            .execute(
+                "DELETE FROM files WHERE file_uuid = $1",
+                &[&uuid.to_string()],
+            )
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(deleted > 0)
+    }
+
     async fn file(&self, uuid: FileUuid) -> Result<Option<FileRecord>, CatalogError> {
         let uuid_text = uuid.to_string();
         let rows = self
             .query(
                 "SELECT path, size, mtime_ns, duration_ns, fps, width, height, has_audio,
-                        video_codec, audio_codec, frame_index
+                        video_codec, audio_codec, frame_index, etag
                  FROM files WHERE file_uuid = $1",
                 &[&uuid_text],
             )
@@ -445,9 +499,10 @@ impl Catalog for PostgresCatalog {
         let index: Vec<u8> = row.try_get(10).map_err(get)?;
         Ok(Some(FileRecord {
             uuid,
-            path: PathBuf::from(row.try_get::<_, String>(0).map_err(get)?),
+            location: Location::from_stored(&row.try_get::<_, String>(0).map_err(get)?),
             size: row.try_get::<_, i64>(1).map_err(get)? as u64,
             mtime_ns: row.try_get(2).map_err(get)?,
+            etag: row.try_get(11).map_err(get)?,
             media: MediaInfo {
                 duration_ns: row.try_get::<_, i64>(3).map_err(get)? as u64,
                 fps: row.try_get(4).map_err(get)?,

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use super::{
     Catalog, CatalogError, Detection, DetectionRows, FileRecord, FileSummary, FileUuid, FilesPage,
-    TraceSpan, TraceSummary,
+    Location, TraceSpan, TraceSummary,
 };
 use crate::media::{FrameIndex, MediaInfo};
 
@@ -50,6 +50,8 @@ const MIGRATIONS: &[&str] = &[
 "#,
     // The analytics platform's name for the column.
     "ALTER TABLE face_detections RENAME COLUMN identity TO identity_id;",
+    // A remote object's entity tag at import (its size and Last-Modified are size/mtime_ns).
+    "ALTER TABLE files ADD COLUMN etag TEXT;",
 ];
 
 /// What [`summary`] reads, from `files f`.
@@ -171,6 +173,36 @@ impl Inner {
     }
 }
 
+/// Inserts `detections` of file `uuid` within `tx`.
+fn insert_detections(
+    tx: &rusqlite::Transaction<'_>,
+    uuid: &str,
+    detections: DetectionRows,
+) -> Result<(), CatalogError> {
+    // Bound in the order of COLUMNS.
+    let mut insert = tx.prepare(&format!(
+        "INSERT INTO {TABLE} (file_uuid, {COLUMNS})
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    ))?;
+    for d in detections {
+        // An error returns before commit: the transaction rolls back on drop.
+        let d = d?;
+        insert.execute(params![
+            uuid,
+            d.frame,
+            d.x,
+            d.y,
+            d.w,
+            d.h,
+            d.label,
+            d.confidence,
+            d.trace_id,
+            d.identity
+        ])?;
+    }
+    Ok(())
+}
+
 fn migrate(connection: &mut Connection) -> Result<(), CatalogError> {
     let applied: usize = connection.pragma_query_value(None, "user_version", |row| row.get(0))?;
     for (version, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
@@ -193,6 +225,52 @@ impl Catalog for SqliteCatalog {
         let file = file.clone();
         self.blocking(move |inner| inner.put_file(&file, detections))
             .await
+    }
+
+    async fn replace_detections(
+        &self,
+        uuid: FileUuid,
+        detections: DetectionRows,
+    ) -> Result<bool, CatalogError> {
+        self.blocking(move |inner| {
+            let mut open = inner.connection()?;
+            // IMMEDIATE: the write lock first, so the file cannot go between check and write.
+            let tx = open
+                .connection
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let uuid = uuid.to_string();
+            let found = tx
+                .query_row(
+                    "SELECT 1 FROM files WHERE file_uuid = ?1",
+                    params![uuid],
+                    |_| Ok(()),
+                )
+                .optional()?;
+            if found.is_none() {
+                return Ok(false);
+            }
+            tx.execute(
+                &format!("DELETE FROM {TABLE} WHERE file_uuid = ?1"),
+                params![uuid],
+            )?;
+            insert_detections(&tx, &uuid, detections)?;
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn delete_file(&self, uuid: FileUuid) -> Result<bool, CatalogError> {
+        self.blocking(move |inner| {
+            let open = inner.connection()?;
+            // Cascades to the detections.
+            let deleted = open.connection.execute(
+                "DELETE FROM files WHERE file_uuid = ?1",
+                params![uuid.to_string()],
+            )?;
+            Ok(deleted > 0)
+        })
+        .await
     }
 
     async fn file(&self, uuid: FileUuid) -> Result<Option<FileRecord>, CatalogError> {
@@ -273,11 +351,12 @@ impl Inner {
         tx.execute("DELETE FROM files WHERE file_uuid = ?1", params![uuid])?;
         tx.execute(
             "INSERT INTO files (file_uuid, path, size, mtime_ns, duration_ns, fps, frame_count,
-                                width, height, has_audio, video_codec, audio_codec, frame_index)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                                width, height, has_audio, video_codec, audio_codec, frame_index,
+                                etag)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             params![
                 uuid,
-                file.path.to_string_lossy(),
+                file.location.stored(),
                 file.size as i64,
                 file.mtime_ns,
                 file.media.duration_ns as i64,
@@ -289,31 +368,10 @@ impl Inner {
                 file.media.video_codec,
                 file.media.audio_codec,
                 file.media.frame_index.to_bytes(),
+                file.etag,
             ],
         )?;
-        {
-            // Bound in the order of COLUMNS.
-            let mut insert = tx.prepare(&format!(
-                "INSERT INTO {TABLE} (file_uuid, {COLUMNS})
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-            ))?;
-            for d in detections {
-                // An error returns before commit: the transaction rolls back on drop.
-                let d = d?;
-                insert.execute(params![
-                    uuid,
-                    d.frame,
-                    d.x,
-                    d.y,
-                    d.w,
-                    d.h,
-                    d.label,
-                    d.confidence,
-                    d.trace_id,
-                    d.identity
-                ])?;
-            }
-        }
+        insert_detections(&tx, &uuid, detections)?;
         tx.commit()?;
         Ok(())
     }
@@ -325,16 +383,17 @@ impl Inner {
             .connection
             .query_row(
                 "SELECT path, size, mtime_ns, duration_ns, fps, width, height, has_audio,
-                        video_codec, audio_codec, frame_index
+                        video_codec, audio_codec, frame_index, etag
                  FROM files WHERE file_uuid = ?1",
                 params![uuid_text],
                 |row| {
                     Ok((
                         FileRecord {
                             uuid,
-                            path: PathBuf::from(row.get::<_, String>(0)?),
+                            location: Location::from_stored(&row.get::<_, String>(0)?),
                             size: row.get::<_, i64>(1)? as u64,
                             mtime_ns: row.get(2)?,
+                            etag: row.get(11)?,
                             media: MediaInfo {
                                 duration_ns: row.get::<_, i64>(3)? as u64,
                                 fps: row.get(4)?,

@@ -8,6 +8,7 @@ use poem::Response;
 
 use crate::catalog::CatalogError;
 use crate::request::PlanError;
+use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -19,8 +20,12 @@ pub enum ApiError {
         "this token does not grant access to file {0}; it needs scope `file:{0}` or `files:read`"
     )]
     Forbidden(String),
+    #[error("this token does not grant `{0}`, which this request needs")]
+    ForbiddenScope(&'static str),
     #[error("no file with uuid {0} is registered")]
     FileNotFound(String),
+    #[error("the request body is larger than the {0} bytes accepted")]
+    PayloadTooLarge(u64),
     #[error("{0}")]
     NotFound(String),
     #[error(
@@ -49,6 +54,13 @@ pub enum ApiError {
         message: String,
         retry_after_seconds: u64,
     },
+    /// A remote file's origin (HTTP or S3) refused, failed or could not be reached.
+    /// The detail goes to the log only (it may name internal hosts).
+    #[error("the media origin of file {0} failed; try again later")]
+    OriginFailed(String, String),
+    /// A remote file's origin did not answer within `origin_timeout_seconds`.
+    #[error("the media origin of file {0} did not answer in time; try again later")]
+    OriginTimeout(String, String),
 }
 
 impl ApiError {
@@ -64,14 +76,16 @@ impl ApiError {
         match self {
             ApiError::BadParameter(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::ForbiddenScope(_) => StatusCode::FORBIDDEN,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::FileNotFound(_) | ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::FileGone(..) => StatusCode::GONE,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             ApiError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::Timeout(_) | ApiError::OriginTimeout(..) => StatusCode::GATEWAY_TIMEOUT,
+            ApiError::OriginFailed(..) => StatusCode::BAD_GATEWAY,
             ApiError::Overloaded(_)
             | ApiError::CatalogUnavailable(_)
             | ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -83,7 +97,8 @@ impl ApiError {
         match self {
             ApiError::BadParameter(_) => "bad_parameter",
             ApiError::Unauthorized(_) => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Forbidden(_) | ApiError::ForbiddenScope(_) => "forbidden",
+            ApiError::PayloadTooLarge(_) => "payload_too_large",
             ApiError::FileNotFound(_) => "file_not_found",
             ApiError::NotFound(_) => "not_found",
             ApiError::FileGone(..) => "file_gone",
@@ -95,6 +110,8 @@ impl ApiError {
             ApiError::Overloaded(_) => "overloaded",
             ApiError::CatalogUnavailable(_) => "catalog_unavailable",
             ApiError::Unavailable { .. } => "unavailable",
+            ApiError::OriginFailed(..) => "origin_failed",
+            ApiError::OriginTimeout(..) => "origin_timeout",
         }
     }
 }
@@ -142,6 +159,9 @@ impl poem::error::ResponseError for ApiError {
         match self {
             ApiError::Internal(detail) => tracing::error!(%detail, "internal error"),
             ApiError::CatalogUnavailable(detail) => tracing::error!(%detail, "catalog unavailable"),
+            ApiError::OriginFailed(file, detail) | ApiError::OriginTimeout(file, detail) => {
+                tracing::warn!(%file, %detail, "media origin failed")
+            }
             _ => {}
         }
         let body = serde_json::json!({
@@ -211,6 +231,21 @@ impl From<PlanError> for ApiError {
             PlanError::BadParameter(message) => ApiError::BadParameter(message),
             e @ PlanError::NoTrace { .. } => ApiError::NotFound(e.to_string()),
             PlanError::Catalog(e) => e.into(),
+            PlanError::Storage { file, source } => ApiError::storage(file, source),
+        }
+    }
+}
+
+impl ApiError {
+    /// A storage failure while serving `file`.
+    pub fn storage(file: crate::catalog::FileUuid, e: StorageError) -> Self {
+        let file = file.to_string();
+        match e {
+            e @ StorageError::BadLocation(_) => ApiError::BadParameter(e.to_string()),
+            StorageError::Origin(detail) => ApiError::OriginFailed(file, detail),
+            e @ StorageError::Timeout(_) => ApiError::OriginTimeout(file, e.to_string()),
+            StorageError::Gone(why) => ApiError::FileGone(file, why),
+            e @ StorageError::NotConfigured(_) => ApiError::internal(e),
         }
     }
 }

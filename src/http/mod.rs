@@ -7,6 +7,7 @@ mod access_log;
 pub mod api;
 mod auth;
 pub mod error;
+mod files;
 mod storyboard;
 mod stream;
 mod thumbnail;
@@ -27,6 +28,7 @@ use crate::pipeline::SourceHandle;
 use crate::request::{Job, PathParams, Planner, QueryParams, Route, API_PREFIX};
 use error::ApiError;
 
+pub use files::ImportSettings;
 pub use thumbnail::{thumbnail_cache, ThumbnailCache};
 
 /// What every handler may use; shared by all requests.
@@ -46,6 +48,8 @@ pub struct AppState {
     pub stall_timeout: Duration,
     /// Pipeline slots: every route running a pipeline takes one first.
     pub admission: crate::admission::Admission,
+    /// The import API's allow-lists and limits.
+    pub import: ImportSettings,
 }
 
 impl AppState {
@@ -107,7 +111,9 @@ impl Endpoint for JobEndpoint {
             .await
             .map_err(ApiError::from)?;
         let response = match job {
-            Job::Original(file) => video::original(&req, &file, state.stall_timeout).await,
+            Job::Original(file) => {
+                video::original(&req, &file, state.stall_timeout, &state.planner.storage).await
+            }
             Job::Thumbnail(job) => thumbnail::respond(&req, &state, job).await,
             Job::Stream(job) => stream::respond(&req, &state, job).await,
         };
@@ -189,11 +195,16 @@ pub fn app(state: Arc<AppState>, with_metrics: bool) -> impl Endpoint {
                 get(JobEndpoint(route)).around(auth::require_token),
             )
         });
+    // The import API shares its paths with JSON routes: other methods on them.
     let api = api::JsonRoute::ALL.into_iter().fold(api, |api, route| {
-        api.at(
-            route.template(),
-            get(api::JsonEndpoint(route)).around(auth::require_token),
-        )
+        let methods = get(api::JsonEndpoint(route));
+        let methods = match route {
+            api::JsonRoute::Files => methods.post(files::import_file),
+            api::JsonRoute::File => methods.delete(files::delete_file),
+            api::JsonRoute::Detections => methods.put(files::put_detections),
+            _ => methods,
+        };
+        api.at(route.template(), methods.around(auth::require_token))
     });
     let api = storyboard::StoryboardRoute::ALL
         .into_iter()

@@ -61,11 +61,17 @@ impl Endpoint for StoryboardEndpoint {
         let uuid = req.raw_path_param("file_uuid").unwrap_or_default();
         let file = state.authorized_file(grant, uuid).await?;
         let query = QueryParams::parse(req.uri().query().unwrap_or(""));
-        let storyboard = plan::plan(file, &query).map_err(ApiError::from)?;
+        let mut storyboard = plan::plan(file, &query).map_err(ApiError::from)?;
         Ok(match self.0 {
             StoryboardRoute::Track => track(&storyboard, &query),
             StoryboardRoute::Sheet => {
                 let sheet = plan::sheet(&storyboard, &query).map_err(ApiError::from)?;
+                let (storage, file) = (&state.planner.storage, &storyboard.file);
+                if file.location.is_remote() {
+                    let failed = |e| ApiError::storage(file.uuid, e);
+                    storage.check(file).await.map_err(failed)?;
+                    storyboard.source = storage.source(&file.location).map_err(failed)?;
+                }
                 sheet_response(&req, &state, storyboard, sheet).await?
             }
         })

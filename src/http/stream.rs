@@ -47,6 +47,7 @@ pub async fn respond(
         .admit(PipelineKind::Encoding, stream::memory_cost(&job))
         .await?;
     let span = tracing::Span::current();
+    let uuid = job.file.uuid;
     let output = tokio::task::spawn_blocking(move || {
         span.in_scope(|| body::start(&composition, timeouts, what, Some(expected), permit))
     })
@@ -57,6 +58,7 @@ pub async fn respond(
             message: format!("{e} (no output yet); try again"),
             retry_after_seconds: 5,
         },
+        e if e.is_remote_read() => ApiError::OriginFailed(uuid.to_string(), e.to_string()),
         e => ApiError::internal(e),
     })?;
     Ok(headers.body(output.into_body(http1)))

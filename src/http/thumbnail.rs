@@ -88,6 +88,7 @@ async fn run(
         "thumbnail pipeline"
     );
     let timeout = state.thumbnail_timeout;
+    let uuid = job.file.uuid;
     let permit = state
         .admission
         .admit(PipelineKind::Thumbnail, thumbnail::memory_cost(&job))
@@ -103,6 +104,9 @@ async fn run(
     .map_err(ApiError::internal)?
     .map_err(|e| match e {
         ThumbnailError::Pipeline(PipelineError::Timeout(_)) => ApiError::Timeout(e.to_string()),
+        ThumbnailError::Pipeline(ref failed) if failed.is_remote_read() => {
+            ApiError::OriginFailed(uuid.to_string(), e.to_string())
+        }
         e => ApiError::internal(e),
     })
 }

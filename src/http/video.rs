@@ -12,17 +12,32 @@ use poem::{Body, Request, Response};
 
 use super::error::ApiError;
 use crate::catalog::FileRecord;
+use crate::storage::{Location, Storage};
 
 /// Read size per chunk: large enough for loopback throughput, small enough that a stream's
 /// memory (at most `READ_AHEAD_CHUNKS` + 1 chunks) stays a few MB whatever the client's speed.
 const CHUNK_BYTES: usize = 2048 * 1024;
 const READ_AHEAD_CHUNKS: usize = 2;
 
-/// The validators of the file as imported: a strong ETag and Last-Modified.
+/// The validators of the file as imported: a strong ETag and Last-Modified. framecast's own,
+/// for remote files too (from the record, so every instance gives the same): size and
+/// modification time, and for a remote object a digest of its origin's ETag. The origin's
+/// validators are not passed on: requests are checked against the record, and the origin
+/// is asked for the imported object only (`If-Match`).
 fn validators(file: &FileRecord) -> (ETag, SystemTime) {
-    let etag = format!("\"{}-{:x}-{:x}\"", file.uuid, file.size, file.mtime_ns)
-        .parse()
-        .expect("valid entity tag");
+    let origin = file.etag.as_deref().map_or_else(String::new, |etag| {
+        use sha2::Digest;
+        format!(
+            "-{}",
+            &hex::encode(sha2::Sha256::digest(etag.as_bytes()))[..16]
+        )
+    });
+    let etag = format!(
+        "\"{}-{:x}-{:x}{origin}\"",
+        file.uuid, file.size, file.mtime_ns
+    )
+    .parse()
+    .expect("valid entity tag");
     let mtime = UNIX_EPOCH + Duration::from_nanos(file.mtime_ns.max(0) as u64);
     (etag, mtime)
 }
@@ -114,19 +129,19 @@ pub async fn original(
     req: &Request,
     record: &FileRecord,
     stall_timeout: Duration,
+    storage: &Storage,
 ) -> Result<Response, ApiError> {
+    let path = match &record.location {
+        Location::File(path) => path,
+        _ => return proxied(req, record, storage).await,
+    };
     let uuid = record.uuid.to_string();
-    let file = match tokio::fs::File::open(&record.path).await {
+    let file = match tokio::fs::File::open(path).await {
         Ok(file) => file,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Err(ApiError::FileGone(uuid, "the file is missing"))
         }
-        Err(e) => {
-            return Err(ApiError::internal(format!(
-                "{}: {e}",
-                record.path.display()
-            )))
-        }
+        Err(e) => return Err(ApiError::internal(format!("{}: {e}", path.display()))),
     };
     // Stat the open file, not the path, so what we check is what we send.
     let metadata = file.metadata().await.map_err(ApiError::internal)?;
@@ -166,7 +181,7 @@ pub async fn original(
     };
     let length = if size == 0 { 0 } else { end - start + 1 };
     let response = response
-        .content_type(content_type(&record.path))
+        .content_type(content_type(&record.location))
         .header(header::CONTENT_LENGTH, length);
     // A HEAD gets every header a GET would, from the record and one stat: no read-ahead.
     if super::is_head(req) {
@@ -223,13 +238,84 @@ fn read_range(
     tokio_stream::wrappers::ReceiverStream::new(receiver)
 }
 
+/// A remote file's bytes through framecast: preconditions and the range are decided here
+/// against the record (as for a local file), then the origin is asked for exactly that range
+/// of exactly the imported object (`Range`, and `If-Match` its ETag or `If-Unmodified-Since`
+/// its Last-Modified: a changed object is 410, never mixed bytes). The body is passed on as
+/// it arrives: the origin's connection is read only as fast as the client reads (constant
+/// memory), and an origin that stalls for `origin_timeout_seconds` mid-body ends it short of
+/// its Content-Length.
+async fn proxied(
+    req: &Request,
+    record: &FileRecord,
+    storage: &Storage,
+) -> Result<Response, ApiError> {
+    let size = record.size;
+    let (etag, mtime) = validators(record);
+    let last_modified = LastModified::from(mtime);
+    let mut response = Response::builder()
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CACHE_CONTROL, "private, max-age=3600")
+        .typed_header(etag.clone())
+        .typed_header(last_modified);
+    let failed = |e| ApiError::storage(record.uuid, e);
+    let precondition = evaluate_preconditions(req, &etag, mtime);
+    let range = requested_range(req, size, &etag, &last_modified);
+    // Answers without a body still say whether the object is the imported one.
+    if !matches!(precondition, Precondition::Proceed) || super::is_head(req) || size == 0 {
+        storage.check(record).await.map_err(failed)?;
+    }
+    match precondition {
+        Precondition::Failed => return Err(ApiError::PreconditionFailed),
+        Precondition::NotModified => {
+            return Ok(response.status(StatusCode::NOT_MODIFIED).finish());
+        }
+        Precondition::Proceed => {}
+    }
+    let range = range?;
+    let (start, end) = match range {
+        Some((start, end)) => {
+            response = response
+                .status(StatusCode::PARTIAL_CONTENT)
+                .typed_header(ContentRange::bytes(start..=end, size).expect("valid range"));
+            (start, end)
+        }
+        None => (0, size.saturating_sub(1)),
+    };
+    let length = if size == 0 { 0 } else { end - start + 1 };
+    let response = response
+        .content_type(content_type(&record.location))
+        .header(header::CONTENT_LENGTH, length);
+    if super::is_head(req) || size == 0 {
+        return Ok(response.finish());
+    }
+    let origin = storage
+        .get_range(record, Some((start, end)))
+        .await
+        .map_err(failed)?;
+    let stall = storage.timeout();
+    let uuid = record.uuid;
+    let body = Box::pin(origin.bytes_stream());
+    let stream = futures_util::stream::unfold(Some(body), move |body| async move {
+        use futures_util::StreamExt;
+        let mut body = body?;
+        let failed = |what: &str| {
+            tracing::warn!(file = %uuid, "media origin {what} mid-body: the download is cut");
+            Some((Err(std::io::Error::other(format!("origin {what}"))), None))
+        };
+        match tokio::time::timeout(stall, body.next()).await {
+            Ok(Some(Ok(chunk))) => Some((Ok(chunk), Some(body))),
+            Ok(Some(Err(_))) => failed("failed"),
+            Ok(None) => None,
+            Err(_) => failed("stalled"),
+        }
+    });
+    Ok(response.body(Body::from_bytes_stream(stream)))
+}
+
 /// Content-Type from the file extension, for the containers framecast serves.
-fn content_type(path: &std::path::Path) -> &'static str {
-    let extension = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .map(str::to_ascii_lowercase);
-    match extension.as_deref() {
+fn content_type(location: &Location) -> &'static str {
+    match location.extension().as_deref() {
         Some("mp4" | "m4v") => "video/mp4",
         Some("mov") => "video/quicktime",
         Some("mkv") => "video/x-matroska",

@@ -8,4 +8,4 @@ pub mod probe;
 
 pub use frame_index::{FrameIndex, SEEK_MARGIN_NS};
 pub use orientation::Orientation;
-pub use probe::{probe, MediaInfo, ProbeError};
+pub use probe::{probe, probe_url, MediaInfo, ProbeError};

@@ -77,12 +77,31 @@ pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
     let _span = tracing::debug_span!("probe", path = %path.display()).entered();
     let started = Instant::now();
     let timeout = TIMEOUT_BASE + Duration::from_secs(metadata.len() / TIMEOUT_BYTES_PER_SEC);
-    let info = scan(path, timeout)?.into_media_info()?;
+    let info = scan(&path.to_string_lossy(), timeout)?.into_media_info()?;
     tracing::debug!(
         frames = info.frame_index.len(),
         keyframes = info.frame_index.keyframes().len(),
         elapsed_ms = started.elapsed().as_millis(),
         "probed"
+    );
+    Ok(info)
+}
+
+/// As [`probe`], for media at an `http://` or `https://` URL (read with range requests by
+/// souphttpsrc) of `size` bytes. The caller checked that the object exists.
+pub fn probe_url(url: &str, size: u64) -> Result<MediaInfo, ProbeError> {
+    gst::init().map_err(|e| ProbeError::Unsupported(format!("GStreamer init: {e}")))?;
+    // The URL may carry a signature: not logged.
+    let _span = tracing::debug_span!("probe", url = "(remote)").entered();
+    let started = Instant::now();
+    // Networks are slower than disks: a quarter of the local rate, still far above a
+    // stuck pipeline.
+    let timeout = TIMEOUT_BASE + Duration::from_secs(4 * size / TIMEOUT_BYTES_PER_SEC);
+    let info = scan(url, timeout)?.into_media_info()?;
+    tracing::debug!(
+        frames = info.frame_index.len(),
+        elapsed_ms = started.elapsed().as_millis(),
+        "probed over HTTP"
     );
     Ok(info)
 }
@@ -199,13 +218,13 @@ impl Drop for PipelineGuard {
     }
 }
 
-fn scan(path: &Path, timeout: Duration) -> Result<Scan, ProbeError> {
+/// One pass over `location` (a path, or an http(s) URL).
+fn scan(location: &str, timeout: Duration) -> Result<Scan, ProbeError> {
     let unsupported =
         |what: &str, e: &dyn std::fmt::Display| ProbeError::Unsupported(format!("{what}: {e}"));
-    let filesrc = gst::ElementFactory::make("filesrc")
-        .property("location", path.to_string_lossy().as_ref())
-        .build()
-        .map_err(|e| unsupported("filesrc", &e))?;
+    let filesrc = gstframecast::reader::make(location)
+        .map_err(|e| unsupported(gstframecast::reader::factory(location), &e))?;
+    filesrc.set_property("location", location);
     let parsebin = gst::ElementFactory::make("parsebin")
         // Error messages name their source: "parsebin", not "parsebin7".
         .name("parsebin")
@@ -213,7 +232,13 @@ fn scan(path: &Path, timeout: Duration) -> Result<Scan, ProbeError> {
         .map_err(|e| unsupported("parsebin", &e))?;
     // framesrc patches the bytes qtdemux reads for some MP4s (see `MovieDurationFix`): the
     // index must see the frames framesrc will show.
-    let movie_duration_fix = MovieDurationFix::for_file(path).map(Arc::new);
+    // (Read from a local file only: a remote one is indexed without the fix, as framesrc
+    // reads it without it.)
+    let movie_duration_fix = if gstframecast::reader::is_url(location) {
+        None
+    } else {
+        MovieDurationFix::for_file(std::path::Path::new(location)).map(Arc::new)
+    };
     if let Some(fix) = &movie_duration_fix {
         tracing::debug!(
             duration = %fix.original_duration(),

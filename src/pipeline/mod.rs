@@ -50,6 +50,15 @@ pub enum PipelineError {
     Timeout(Duration),
 }
 
+impl PipelineError {
+    /// Reading a remote file failed (souphttpsrc's error: the origin went away, refused, or
+    /// stalled past the element's timeout), as opposed to the pipeline's own failure.
+    pub fn is_remote_read(&self) -> bool {
+        matches!(self, PipelineError::Failed { source_element, .. }
+            if source_element.contains("GstSoupHTTPSrc") || source_element.starts_with("souphttpsrc"))
+    }
+}
+
 /// Pipelines built and not yet set back to NULL, in this process.
 static LIVE_PIPELINES: AtomicUsize = AtomicUsize::new(0);
 

@@ -12,12 +12,21 @@ use crate::media::Orientation;
 /// makes tsdemux re-base its timestamps, and an MP4 edit list that starts mid-frame makes
 /// the decoder emit a clipped pre-roll frame at stream time 0, which is not a frame. The
 /// last frame leaves `stop` open.
-pub fn frame_range(file: &FileRecord, first: u32, last: u32, audio: bool) -> ElementSpec {
+///
+/// `source` is what framesrc opens: the file's path, or its http(s) URL (framesrc then reads
+/// it with souphttpsrc).
+pub fn frame_range(
+    file: &FileRecord,
+    source: &str,
+    first: u32,
+    last: u32,
+    audio: bool,
+) -> ElementSpec {
     let index = &file.media.frame_index;
     let start = index.timestamp(first).expect("caller checked the frame");
     let stop = index.timestamp(last + 1).unwrap_or(u64::MAX);
     ElementSpec::new("framesrc")
-        .prop("location", Prop::Path(file.path.clone()))
+        .prop("location", Prop::Str(source.to_owned()))
         .prop("start", Prop::U64(start))
         .prop("stop", Prop::U64(stop))
         .prop("audio", Prop::Bool(audio))
@@ -39,4 +48,20 @@ pub fn upright(file: &FileRecord) -> Vec<Stage> {
             ),
         ],
     }
+}
+
+/// The element reading `source` as it is (a path with filesrc, a URL with souphttpsrc set up
+/// as framesrc sets it up), for pipelines that demux without decoding.
+pub fn reader(source: &str) -> ElementSpec {
+    use gstframecast::reader;
+    let spec = ElementSpec::new(reader::factory(source));
+    let spec = if reader::is_url(source) {
+        spec.prop("automatic-redirect", Prop::Bool(false))
+            .prop("blocksize", Prop::U32(reader::HTTP_BLOCKSIZE))
+            .prop("timeout", Prop::U32(reader::HTTP_TIMEOUT_SECONDS))
+            .prop("retries", Prop::I32(1))
+    } else {
+        spec
+    };
+    spec.prop("location", Prop::Str(source.to_owned()))
 }

@@ -60,17 +60,15 @@ pub fn render(
     encode_jpeg(pixels, sheet_w, sheet_h, deadline, timeout)
 }
 
-/// `filesrc ! decodebin ! videoconvert ! videoscale ! RGB tile ! appsink`, prerolled
+/// `filesrc ! decodebin (souphttpsrc for a URL) ! videoconvert ! videoscale ! RGB tile ! appsink`, prerolled
 /// (PAUSED): each seek then decodes from the keyframe it lands on to the first frame.
 fn keyframe_pipeline(
     storyboard: &Storyboard,
 ) -> Result<(RunningPipeline, gst_app::AppSink, gst::Bus), PipelineError> {
     let build = |e: gst::glib::BoolError| PipelineError::Build(e.to_string());
     let pipeline = gst::Pipeline::new();
-    let source = gst::ElementFactory::make("filesrc")
-        .property("location", storyboard.file.path.to_string_lossy().as_ref())
-        .build()
-        .map_err(build)?;
+    let source = gstframecast::reader::make(&storyboard.source).map_err(build)?;
+    source.set_property("location", storyboard.source.as_str());
     let decode = gst::ElementFactory::make("decodebin")
         .build()
         .map_err(build)?;

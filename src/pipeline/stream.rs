@@ -11,7 +11,6 @@ use super::{
     files, Branch, ChainUse, Composition, ElementSpec, Muxing, PipelineFiles, Prop, SourcePad,
     Stage,
 };
-use crate::catalog::FileRecord;
 use crate::media::codec::ByteStream;
 use crate::request::{Coding, Container, StreamJob};
 
@@ -22,7 +21,7 @@ pub const SOURCE_NAME: &str = "src";
 pub fn composition(job: &StreamJob, files: &PipelineFiles, drawing: &Drawing) -> Composition {
     match job.coding {
         Coding::Reencode => reencode(job, files, drawing),
-        Coding::Copy(stream) => copy(&job.file, stream, files),
+        Coding::Copy(stream) => copy(&job.source, stream, files),
     }
 }
 
@@ -58,7 +57,7 @@ fn reencode(job: &StreamJob, files: &PipelineFiles, drawing: &Drawing) -> Compos
     let file = &job.file;
     // One decoder thread: the encoder keeps every core busy, so more decoder threads do not
     // make the stream faster, while each holds frames (about 10 MB at 720p).
-    let source = super::source::frame_range(file, job.first, job.last, job.audio)
+    let source = super::source::frame_range(file, &job.source, job.first, job.last, job.audio)
         .named(SOURCE_NAME)
         .prop("decoder-threads", Prop::U32(1));
     let chain = |spec, overrides| {
@@ -138,7 +137,7 @@ fn reencode(job: &StreamJob, files: &PipelineFiles, drawing: &Drawing) -> Compos
 const COPY_PARSER_NAME: &str = "videoparse";
 
 /// The file's video as it is, without its audio, in the clip muxer.
-fn copy(file: &FileRecord, stream: ByteStream, files: &PipelineFiles) -> Composition {
+fn copy(source: &str, stream: ByteStream, files: &PipelineFiles) -> Composition {
     let caps = gst::Caps::builder(stream.caps)
         .field("stream-format", "byte-stream")
         .field("alignment", "au")
@@ -154,9 +153,7 @@ fn copy(file: &FileRecord, stream: ByteStream, files: &PipelineFiles) -> Composi
     ];
     Composition {
         stages: vec![
-            Stage::Element(
-                ElementSpec::new("filesrc").prop("location", Prop::Path(file.path.clone())),
-            ),
+            Stage::Element(super::source::reader(source)),
             Stage::Element(ElementSpec::new("parsebin").named(SOURCE_NAME)),
             Stage::Mux(Muxing {
                 branches: vec![Branch {

@@ -32,7 +32,11 @@ pub fn composition(
 ) -> Composition {
     let (file, frame) = (&thumbnail.file, thumbnail.frame);
     let mut stages = vec![Stage::Element(super::source::frame_range(
-        file, frame, frame, false,
+        file,
+        &thumbnail.source,
+        frame,
+        frame,
+        false,
     ))];
     // Upright first: the crop is in the upright picture's pixels.
     stages.extend(super::source::upright(file));
@@ -136,11 +140,15 @@ pub fn memory_cost(thumbnail: &ThumbnailJob) -> u64 {
 /// pipeline file that encodes it and, for a drawn frame, its detections and label font.
 pub fn etag(thumbnail: &ThumbnailJob, files: &PipelineFiles, drawing: &Drawing) -> String {
     let file = &thumbnail.file;
+    // The record's identity (where, which object) as well as the request: a re-import that
+    // changes the file changes the key, on every instance alike.
     let identity = format!(
-        "{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{}",
+        "{}|{}|{}|{}|{:?}|{:?}|{:?}|{:?}|{:?}|{}",
         file.uuid,
+        file.location,
         file.size,
         file.mtime_ns,
+        file.etag,
         thumbnail.frame,
         thumbnail.crop,
         thumbnail.size,

@@ -101,6 +101,7 @@ pub fn plan(
         coding: Coding::Reencode,
         container: params.container,
         cache_control: FILE_CACHE_CONTROL,
+        source: file.location.stored(),
         file,
     };
     let max_clip_seconds = limits.max_clip_seconds;

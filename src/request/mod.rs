@@ -17,6 +17,7 @@ mod video;
 use std::sync::Arc;
 
 use crate::catalog::{Catalog, CatalogError, FileRecord, FileUuid, TraceSpan};
+use crate::storage::{Storage, StorageError};
 
 pub use query::{Audio, Container, Mode, QueryParams, StreamParams};
 pub use stream::{Coding, Detections, Overlay, StreamJob};
@@ -126,6 +127,12 @@ pub enum PlanError {
     NoTrace { file: FileUuid, trace_id: i64 },
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// A remote file's origin failed, timed out, or has another object now.
+    #[error("file {file}: {source}")]
+    Storage {
+        file: FileUuid,
+        source: StorageError,
+    },
 }
 
 impl PlanError {
@@ -134,15 +141,43 @@ impl PlanError {
     }
 }
 
-/// Plans jobs; what it needs besides the request: the catalog (for traces) and the limits.
+/// Plans jobs; what it needs besides the request: the catalog (for traces), the storage
+/// (what a pipeline reads for a remote file) and the limits.
 pub struct Planner {
     pub catalog: Arc<dyn Catalog>,
+    pub storage: Arc<Storage>,
     pub limits: Limits,
 }
 
 impl Planner {
     /// The job for `route` on `file` (already authorized) with `query`.
     pub async fn plan(
+        &self,
+        route: Route,
+        path: &PathParams,
+        file: FileRecord,
+        query: &QueryParams,
+    ) -> Result<Job, PlanError> {
+        let mut job = self.plan_query(route, path, file, query).await?;
+        // A pipeline on a remote file: the object must still be the one imported (one HEAD
+        // request), and an s3:// one is read through a URL signed for this request.
+        let (file, source) = match &mut job {
+            Job::Original(_) => return Ok(job),
+            Job::Thumbnail(job) => (&job.file, &mut job.source),
+            Job::Stream(job) => (&job.file, &mut job.source),
+        };
+        if file.location.is_remote() {
+            let failed = |source| PlanError::Storage {
+                file: file.uuid,
+                source,
+            };
+            self.storage.check(file).await.map_err(failed)?;
+            *source = self.storage.source(&file.location).map_err(failed)?;
+        }
+        Ok(job)
+    }
+
+    async fn plan_query(
         &self,
         route: Route,
         path: &PathParams,

@@ -18,6 +18,9 @@ pub const MAX_TILES: u64 = 10_000;
 #[derive(Debug, Clone)]
 pub struct Storyboard {
     pub file: FileRecord,
+    /// What the sheet pipeline reads: the path, or the URL for this request (set by the
+    /// HTTP layer after checking a remote object; for s3://, pre-signed).
+    pub source: String,
     pub width: u32,
     /// Even, from the width and the video's aspect ratio.
     pub height: u32,
@@ -46,11 +49,19 @@ impl Storyboard {
         (columns * self.width, rows * self.height)
     }
 
-    /// A cache key naming these bytes: the file as imported and the tiles.
+    /// A cache key naming these bytes: the file as imported (where, which object) and the
+    /// tiles, so that a re-import is never served from the cache.
     pub fn cache_key(&self, sheet: u32) -> String {
         format!(
-            "{}|{}|{}|{}|{}|{}",
-            self.file.uuid, self.file.size, self.file.mtime_ns, self.width, self.interval_ns, sheet
+            "{}|{}|{}|{}|{:?}|{}|{}|{}",
+            self.file.uuid,
+            self.file.location,
+            self.file.size,
+            self.file.mtime_ns,
+            self.file.etag,
+            self.width,
+            self.interval_ns,
+            sheet
         )
     }
 
@@ -138,6 +149,7 @@ pub fn plan(file: FileRecord, query: &QueryParams) -> Result<Storyboard, PlanErr
         })
         .collect();
     Ok(Storyboard {
+        source: file.location.stored(),
         file,
         width,
         height,

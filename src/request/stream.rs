@@ -11,6 +11,9 @@ use crate::media::codec::ByteStream;
 #[derive(Debug, Clone)]
 pub struct StreamJob {
     pub file: FileRecord,
+    /// What the pipeline reads: the file's path, or its URL for this request (for s3://,
+    /// pre-signed by [`super::Planner::plan`], which also checked the object).
+    pub source: String,
     /// First frame, zero-based, through the frame index.
     pub first: u32,
     /// Last frame, inclusive.

@@ -20,6 +20,9 @@ pub struct Crop {
 #[derive(Debug, Clone)]
 pub struct ThumbnailJob {
     pub file: FileRecord,
+    /// What the pipeline reads: the file's path, or its URL for this request (for s3://,
+    /// pre-signed by [`super::Planner::plan`], which also checked the object).
+    pub source: String,
     pub frame: u32,
     pub crop: Option<Crop>,
     /// Output size after cropping; `None` keeps the (cropped) size.
@@ -126,6 +129,7 @@ pub fn plan(
         title: None,
     });
     Ok(ThumbnailJob {
+        source: file.location.stored(),
         file,
         frame,
         crop,

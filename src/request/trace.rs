@@ -81,6 +81,7 @@ impl TraceQuery {
             coding: Coding::Reencode,
             container: self.params.container,
             cache_control: DETECTIONS_CACHE_CONTROL,
+            source: file.location.stored(),
             file,
         })
     }

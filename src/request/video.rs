@@ -32,6 +32,7 @@ pub fn plan_bbox(
         coding: Coding::Reencode,
         container: params.container,
         cache_control: DETECTIONS_CACHE_CONTROL,
+        source: file.location.stored(),
         file,
     })
 }
@@ -60,6 +61,7 @@ pub fn plan(file: FileRecord, query: &QueryParams) -> Result<Job, PlanError> {
                 coding,
                 container: params.container,
                 cache_control: DETECTIONS_CACHE_CONTROL,
+                source: file.location.stored(),
                 file,
             }))
         }

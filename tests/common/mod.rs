@@ -2,6 +2,7 @@
 //! media generated with the ffmpeg CLI.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod origin;
 pub mod pg;
 pub mod webdriver;
 

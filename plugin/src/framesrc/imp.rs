@@ -76,7 +76,8 @@ pub struct FrameSrc {
 }
 
 impl FrameSrc {
-    /// Builds `filesrc ! decodebin` inside the bin.
+    /// Builds `filesrc ! decodebin` (`souphttpsrc ! decodebin` for an http(s) location)
+    /// inside the bin.
     fn build(&self) -> Result<gst::Element, gst::StateChangeError> {
         let make = |factory: &str| {
             gst::ElementFactory::make(factory).build().map_err(|_| {
@@ -88,7 +89,13 @@ impl FrameSrc {
                 gst::StateChangeError
             })
         };
-        let filesrc = make("filesrc")?;
+        let location = self.settings.lock().unwrap().location.clone();
+        let filesrc = make(crate::reader::factory(
+            location.as_deref().unwrap_or_default(),
+        ))?;
+        if crate::reader::is_url(location.as_deref().unwrap_or_default()) {
+            crate::reader::configure_http(&filesrc);
+        }
         let decodebin = make("decodebin")?;
         // GStreamer 1.22's qtdemux ends tracks whose edit list starts past media time 0
         // early; the file's bytes are patched on their way to it.
@@ -572,7 +579,7 @@ impl ObjectImpl for FrameSrc {
             vec![
                 glib::ParamSpecString::builder("location")
                     .nick("Location")
-                    .blurb("Path of the media file")
+                    .blurb("Path of the media file, or its http:// or https:// URL")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt64::builder("start")
@@ -698,6 +705,17 @@ impl ElementImpl for FrameSrc {
                 // filesrc opens the file in this transition.
                 let settings = self.settings.lock().unwrap().clone();
                 if let Some(filesrc) = self.filesrc.get() {
+                    // The reader was chosen by the first location's kind.
+                    let wanted =
+                        crate::reader::factory(settings.location.as_deref().unwrap_or_default());
+                    if filesrc.factory().is_none_or(|f| f.name() != wanted) {
+                        gst::element_imp_error!(
+                            self,
+                            gst::CoreError::Failed,
+                            ["framesrc cannot switch between a path and a URL: make a new one"]
+                        );
+                        return Err(gst::StateChangeError);
+                    }
                     filesrc.set_property("location", settings.location.as_deref());
                 }
                 let movie_duration_fix = settings

@@ -8,6 +8,7 @@ use crate::admission::Admission;
 use crate::auth::Verifier;
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::pipeline::warm::DecoderPool;
 use crate::pipeline::PipelineFiles;
 use crate::request::Planner;
 
@@ -17,12 +18,16 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     config.ensure_data_dir()?;
     let catalog = crate::catalog::open(&config).await?;
     let secret = config.resolve_jwt_secret()?;
-    let admission = Admission::new(
+    let admission = Arc::new(Admission::new(
         config.encoding_pipeline_limit()?,
         config.thumbnail_pipeline_limit()?,
         config.pipeline_memory_bytes,
         Config::seconds("queue_timeout_seconds", config.queue_timeout_seconds)?,
-    );
+    ));
+    let decoders = DecoderPool::new(config.warm_settings()?, admission.clone());
+    tokio::spawn(DecoderPool::evict_idle_periodically(Arc::downgrade(
+        &decoders,
+    )));
     let state = Arc::new(AppState {
         planner: Planner {
             catalog,
@@ -39,6 +44,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         clip_start_timeout: Duration::from_secs(config.clip_start_timeout_seconds),
         stall_timeout: Config::seconds("stall_timeout_seconds", config.stall_timeout_seconds)?,
         admission,
+        decoders,
     });
 
     let mut limits = config.connection_limits()?;

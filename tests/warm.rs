@@ -124,9 +124,13 @@ fn warm_frames_are_exact_and_the_bytes_explain_writes() {
     let jpeg = w.jpeg(&format!("frame={}", n - 10));
     assert_eq!((w.lookups("hit"), w.lookups("miss")), (3.0, 2.0));
     assert_exact(&video, &jpeg, n - 10);
-    // Too far ahead (over warm_decoder_max_step): seeks too.
-    w.jpeg(&format!("frame={}", n + 6 + 31));
-    assert_eq!(w.lookups("miss"), 3.0);
+    // Within the GOP (keyframes 0, 300) but over warm_decoder_max_step: continues.
+    w.jpeg(&format!("frame={}", n + 6 + 40));
+    assert_eq!((w.lookups("hit"), w.lookups("miss")), (4.0, 2.0));
+    // Past the next keyframe and over warm_decoder_max_step: seeks.
+    let jpeg = w.jpeg("frame=301");
+    assert_eq!((w.lookups("hit"), w.lookups("miss")), (4.0, 3.0));
+    assert_exact(&video, &jpeg, 301);
 }
 
 /// At most warm_decoders parked, shown in /metrics, each charged to the memory budget;

@@ -135,16 +135,19 @@ pub fn collect_samples(
     timeout: Duration,
 ) -> Result<Vec<gst::Sample>, PipelineError> {
     let (pipeline, appsink) = composition.build().map_err(PipelineError::Build)?;
-    collect_built(pipeline, &appsink, timeout)
+    collect_built(pipeline, &appsink, timeout, || Ok(()))
 }
 
-/// [`collect_samples`] for a pipeline already built (and, for an appsrc, already fed).
+/// [`collect_samples`] for a pipeline already built; `feed` runs once it plays (an appsrc
+/// takes buffers only once started).
 pub fn collect_built(
     pipeline: gst::Pipeline,
     appsink: &gst_app::AppSink,
     timeout: Duration,
+    feed: impl FnOnce() -> Result<(), PipelineError>,
 ) -> Result<Vec<gst::Sample>, PipelineError> {
     let (_running, bus) = RunningPipeline::play(pipeline)?;
+    feed()?;
     let deadline = Instant::now() + timeout;
     let mut samples = Vec::new();
     loop {

@@ -2,6 +2,7 @@
 
 use std::time::{Duration, Instant};
 
+use gst::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::overlay::Drawing;
@@ -261,12 +262,14 @@ fn encode(
         .by_name(FEED)
         .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
         .ok_or_else(|| PipelineError::Build("no appsrc in the encoder".into()))?;
-    // Queued before the pipeline starts: appsrc hands them on once it runs.
-    appsrc
-        .push_sample(sample)
-        .and_then(|_| appsrc.end_of_stream())
-        .map_err(|e| PipelineError::Build(format!("cannot feed the encoder: {e}")))?;
-    let samples = super::collect_built(pipeline, &appsink, timeout)?;
+    let feed = || {
+        appsrc
+            .push_sample(sample)
+            .and_then(|_| appsrc.end_of_stream())
+            .map(|_| ())
+            .map_err(|e| PipelineError::Build(format!("cannot feed the encoder: {e}")))
+    };
+    let samples = super::collect_built(pipeline, &appsink, timeout, feed)?;
     let jpeg = samples
         .first()
         .ok_or(ThumbnailError::NoImage(thumbnail.frame))?;

@@ -5,8 +5,8 @@
 //! from the decoded frame (`appsrc ! <the thumbnail composition after framesrc>`, see
 //! [`super::thumbnail`]). After its frame the decoder is not stopped but parked here, paused
 //! by the appsink's backpressure with the next frame or two decoded. A request for frame M
-//! of the same file, with the decoder's next frame N ≤ M ≤ N + `max_step`, takes it out of
-//! the pool (one request at a time), pulls and drops M − N frames and uses frame M: about a
+//! of the same file, with the decoder's next frame N ≤ M and M at most `max_step` frames on
+//! or in the same GOP as N, takes it out of the pool (one request at a time), pulls and drops M − N frames and uses frame M: about a
 //! frame's decoding time instead of a seek and a GOP's decoding.
 //!
 //! Bounds: at most `size` parked decoders (the oldest goes first), each freed after `idle`
@@ -179,9 +179,13 @@ impl DecoderPool {
             .iter()
             .enumerate()
             .filter(|(_, p)| {
+                let next = p.decoder.next;
+                // Within the same GOP, stepping decodes no more than a seek would (which
+                // decodes from the keyframe); past it, up to max_step frames.
                 p.decoder.key == key
-                    && p.decoder.next <= frame
-                    && frame - p.decoder.next <= self.settings.max_step
+                    && next <= frame
+                    && (frame - next <= self.settings.max_step
+                        || file.media.frame_index.keyframe_at_or_before(frame) <= next)
             })
             .max_by_key(|(_, p)| p.decoder.next)
             .map(|(i, _)| i)?;

@@ -254,10 +254,9 @@ impl DecoderPool {
     /// Runs [`Self::evict_idle`] a few times per idle timeout, for as long as the pool
     /// exists: a client that leaves never leaves a decoder for much longer than that.
     pub async fn evict_idle_periodically(pool: std::sync::Weak<DecoderPool>) {
-        let Some(period) = pool
-            .upgrade()
-            .map(|p| (p.settings.idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(1)))
-        else {
+        let Some(period) = pool.upgrade().map(|p| {
+            (p.settings.idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(1))
+        }) else {
             return;
         };
         loop {

@@ -214,3 +214,35 @@ fn a_disabled_pool_keeps_the_single_pipeline() {
     assert_eq!(w.pooled(), 0.0);
     assert_eq!(w.lookups("miss") + w.lookups("hit"), 0.0);
 }
+
+/// A parked decoder's memory goes to a request first: with a 16 MiB budget, one parked
+/// 320x240 decoder (7 MiB) and a clip needing 13 MiB, the clip is served at once (not a 503
+/// after the queue timeout) and the decoder is gone.
+#[test]
+fn parked_decoders_give_their_memory_to_requests() {
+    let w = Warm::new(
+        &long_gop_mp4(),
+        &[
+            ("FRAMECAST_PIPELINE_MEMORY_BYTES", "16777216"),
+            ("FRAMECAST_QUEUE_TIMEOUT_SECONDS", "0.3"),
+            ("FRAMECAST_WARM_DECODER_IDLE_SECONDS", "600"),
+        ],
+    );
+    w.jpeg("frame=20");
+    assert_eq!(w.pooled(), 1.0);
+    assert_eq!(
+        w.server.metric("framecast_pipeline_memory_reserved_bytes"),
+        Some((7 << 20) as f64)
+    );
+    let clip = client()
+        .get(w.server.url(&format!(
+            "/api/v1/file/{}/clip?start_frame=0&end_frame=10",
+            w.uuid
+        )))
+        .bearer_auth(&w.token)
+        .send()
+        .unwrap();
+    assert_eq!(clip.status(), 200, "{:?}", clip.text());
+    assert!(!clip.bytes().unwrap().is_empty());
+    assert_eq!(w.pooled(), 0.0);
+}

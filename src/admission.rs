@@ -86,6 +86,10 @@ pub struct Admission {
     memory: Arc<Semaphore>,
     memory_budget_mib: u32,
     queue_timeout: Duration,
+    /// Frees memory held by idle warm decoders (see [`crate::pipeline::warm`]); returns
+    /// whether it freed any. Requests come first: a request short of memory calls it
+    /// before waiting.
+    reclaimer: std::sync::OnceLock<Box<dyn Fn() -> bool + Send + Sync>>,
 }
 
 const MIB: u64 = 1 << 20;
@@ -111,7 +115,25 @@ impl Admission {
             memory: Arc::new(Semaphore::new(memory_budget_mib as usize)),
             memory_budget_mib,
             queue_timeout,
+            reclaimer: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sets what frees idle memory under pressure (once; later calls are ignored).
+    pub fn set_reclaimer(&self, reclaim: Box<dyn Fn() -> bool + Send + Sync>) {
+        let _ = self.reclaimer.set(reclaim);
+    }
+
+    /// `bytes` of the memory budget now, without waiting and without a slot: what an idle
+    /// warm decoder holds. `None` when the budget has no room (the decoder is not kept).
+    pub fn try_reserve_memory(&self, bytes: u64) -> Option<MemoryCharge> {
+        let mib = self.mib(bytes);
+        let permit = self.memory.clone().try_acquire_many_owned(mib).ok()?;
+        Some(MemoryCharge::new(permit))
+    }
+
+    fn mib(&self, bytes: u64) -> u32 {
+        bytes.div_ceil(MIB).clamp(1, self.memory_budget_mib.into()) as u32
     }
 
     /// A slot in `kind`'s pool and `memory_cost` bytes of the memory budget, waiting for
@@ -147,9 +169,14 @@ impl Admission {
                 }))
             }
         };
-        let mib = memory_cost
-            .div_ceil(MIB)
-            .clamp(1, self.memory_budget_mib.into()) as u32;
+        let mib = self.mib(memory_cost);
+        // Idle warm decoders give their memory up before a request waits for it.
+        while self.memory.available_permits() < mib as usize {
+            match self.reclaimer.get() {
+                Some(reclaim) if reclaim() => {}
+                _ => break,
+            }
+        }
         let memory = self.memory.clone().acquire_many_owned(mib);
         match tokio::time::timeout_at(deadline, memory).await {
             Ok(Ok(memory)) => Ok(Permit::new(pool.kind, slot, memory)),
@@ -202,6 +229,28 @@ impl Drop for Permit {
         metrics()
             .pipeline_memory_reserved_bytes
             .dec_by((self.memory.num_permits() as u64 * MIB) as i64);
+    }
+}
+
+/// Part of the memory budget held outside any slot (an idle warm decoder's); counted in
+/// `pipeline_memory_reserved_bytes` like a permit's, freed on drop.
+#[derive(Debug)]
+pub struct MemoryCharge(OwnedSemaphorePermit);
+
+impl MemoryCharge {
+    fn new(permit: OwnedSemaphorePermit) -> MemoryCharge {
+        metrics()
+            .pipeline_memory_reserved_bytes
+            .inc_by((permit.num_permits() as u64 * MIB) as i64);
+        MemoryCharge(permit)
+    }
+}
+
+impl Drop for MemoryCharge {
+    fn drop(&mut self) {
+        metrics()
+            .pipeline_memory_reserved_bytes
+            .dec_by((self.0.num_permits() as u64 * MIB) as i64);
     }
 }
 

@@ -63,6 +63,13 @@ pub struct Config {
     pub pipeline_memory_bytes: u64,
     /// Largest thumbnail, in output pixels (width × height).
     pub max_thumbnail_pixels: u64,
+    /// Thumbnail decoders kept positioned after their frame, for the next frames of the
+    /// same file; unset: twice the CPU cores; 0 disables them.
+    pub warm_decoders: Option<usize>,
+    /// How far ahead of a warm decoder (in frames) a thumbnail may be to continue it.
+    pub warm_decoder_max_step: u32,
+    /// A warm decoder unused for this many seconds is freed (fractions allowed).
+    pub warm_decoder_idle_seconds: f64,
     /// How long a request over those limits waits for a free slot before 503.
     pub queue_timeout_seconds: f64,
     /// A stream that makes no progress (client not reading, or pipeline not producing) for
@@ -124,6 +131,9 @@ const KEYS: &[&str] = &[
     "max_thumbnail_pipelines",
     "pipeline_memory_bytes",
     "max_thumbnail_pixels",
+    "warm_decoders",
+    "warm_decoder_max_step",
+    "warm_decoder_idle_seconds",
     "queue_timeout_seconds",
     "stall_timeout_seconds",
     "metrics_enabled",
@@ -165,6 +175,9 @@ impl Default for Config {
             max_thumbnail_pipelines: None,
             pipeline_memory_bytes: 2 << 30,
             max_thumbnail_pixels: 3840 * 2160,
+            warm_decoders: None,
+            warm_decoder_max_step: 30,
+            warm_decoder_idle_seconds: 3.0,
             queue_timeout_seconds: 2.0,
             stall_timeout_seconds: 30.0,
             metrics_enabled: true,
@@ -260,6 +273,16 @@ impl Config {
             "max_thumbnail_pipelines",
             self.max_thumbnail_pipelines.unwrap_or(default),
         )
+    }
+
+    /// The warm decoder pool's settings.
+    pub fn warm_settings(&self) -> Result<crate::pipeline::warm::WarmSettings, ConfigError> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(crate::pipeline::warm::WarmSettings {
+            size: self.warm_decoders.unwrap_or(2 * cores),
+            max_step: self.warm_decoder_max_step,
+            idle: positive_seconds("warm_decoder_idle_seconds", self.warm_decoder_idle_seconds)?,
+        })
     }
 
     /// The policy the request planner applies.

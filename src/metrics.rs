@@ -180,6 +180,8 @@ pub struct Metrics {
     pub admission_rejections: Family<KindLabels, Counter>,
     pub pipeline_memory_reserved_bytes: Gauge,
     pub thumbnail_cache: Family<CacheLabels, Counter>,
+    pub warm_decoders: Gauge,
+    pub warm_decoder_lookups: Family<CacheLabels, Counter>,
     pub open_connections: Gauge,
     pub connections_refused: Counter,
     pub connections_closed: Family<CloseLabels, Counter>,
@@ -255,6 +257,18 @@ impl Metrics {
             "Thumbnail cache lookups, by outcome (hit or miss)",
             thumbnail_cache.clone(),
         );
+        let warm_decoders = Gauge::default();
+        registry.register(
+            "warm_decoders",
+            "Thumbnail decoders kept positioned in the pool, idle, now",
+            warm_decoders.clone(),
+        );
+        let warm_decoder_lookups = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "warm_decoder_lookups",
+            "Thumbnails that continued a pooled decoder (hit) or started one (miss)",
+            warm_decoder_lookups.clone(),
+        );
         let open_connections = Gauge::default();
         registry.register(
             "open_connections",
@@ -296,6 +310,8 @@ impl Metrics {
             admission_rejections,
             pipeline_memory_reserved_bytes,
             thumbnail_cache,
+            warm_decoders,
+            warm_decoder_lookups,
             open_connections,
             connections_refused,
             connections_closed,
@@ -314,6 +330,12 @@ impl Metrics {
     pub fn pipeline_failed(&self, kind: PipelineKind, failure: PipelineFailure) {
         self.pipeline_failures
             .get_or_create(&FailureLabels { kind, failure })
+            .inc();
+    }
+
+    pub fn warm_decoder_lookup(&self, outcome: CacheOutcome) {
+        self.warm_decoder_lookups
+            .get_or_create(&CacheLabels { outcome })
             .inc();
     }
 

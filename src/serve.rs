@@ -8,6 +8,7 @@ use crate::admission::Admission;
 use crate::auth::Verifier;
 use crate::config::Config;
 use crate::http::{self, AppState};
+use crate::pipeline::warm::DecoderPool;
 use crate::pipeline::PipelineFiles;
 use crate::request::Planner;
 
@@ -17,12 +18,16 @@ pub async fn serve(config: Config, config_file: Option<std::path::PathBuf>) -> a
     let pipelines = arc_swap::ArcSwap::from_pointee(PipelineFiles::load(&config.pipelines_dir)?);
     config.ensure_data_dir()?;
     let catalog = crate::catalog::open(&config).await?;
-    let admission = Admission::new(
+    let admission = Arc::new(Admission::new(
         config.encoding_pipeline_limit()?,
         config.thumbnail_pipeline_limit()?,
         config.pipeline_memory_bytes,
         Config::seconds("queue_timeout_seconds", config.queue_timeout_seconds)?,
-    );
+    ));
+    let decoders = DecoderPool::new(config.warm_settings()?, admission.clone());
+    tokio::spawn(DecoderPool::evict_idle_periodically(Arc::downgrade(
+        &decoders,
+    )));
     let state = Arc::new(AppState {
         planner: Planner {
             catalog,
@@ -46,6 +51,7 @@ pub async fn serve(config: Config, config_file: Option<std::path::PathBuf>) -> a
             max_upload_bytes: config.max_upload_bytes,
             body_stall: Config::seconds("stall_timeout_seconds", config.stall_timeout_seconds)?,
         },
+        decoders,
     });
 
     crate::reload::on_hangup(state.clone(), config_file)?;

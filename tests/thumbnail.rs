@@ -256,13 +256,15 @@ fn head_starts_no_pipeline() {
     }
     assert_eq!(started(), before, "HEAD started a pipeline");
     let jpeg = t.jpeg(&uuid, "frame=7");
-    assert_eq!(started(), before + 1.0);
+    // A decoder and an encoder with warm decoders on (tests/warm.rs), one pipeline without.
+    let after = started();
+    assert!(after > before);
     let response = head();
     assert_eq!(
         response.headers()["content-length"],
         jpeg.len().to_string().as_str()
     );
-    assert_eq!(started(), before + 1.0);
+    assert_eq!(started(), after);
     // Validation is the GET's: a bad frame is a 400 with HEAD too.
     let bad = client()
         .head(

@@ -47,9 +47,11 @@ pub struct AppState {
     /// A stream without progress for this long is cut and its pipeline freed.
     pub stall_timeout: Duration,
     /// Pipeline slots: every route running a pipeline takes one first.
-    pub admission: crate::admission::Admission,
     /// The import API's allow-lists and limits.
     pub import: ImportSettings,
+    pub admission: Arc<crate::admission::Admission>,
+    /// Warm thumbnail decoders (disabled with size 0).
+    pub decoders: Arc<crate::pipeline::warm::DecoderPool>,
 }
 
 impl AppState {

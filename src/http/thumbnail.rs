@@ -94,11 +94,12 @@ async fn run(
         .admit(PipelineKind::Thumbnail, thumbnail::memory_cost(&job))
         .await?;
     let span = tracing::Span::current();
+    let decoders = state.decoders.clone();
     // The permit moves into the blocking task: if the client goes away, the pipeline still
     // runs to its end or timeout, and keeps its slot until then.
     tokio::task::spawn_blocking(move || {
         let _permit = permit;
-        span.in_scope(|| thumbnail::run(&job, &composition, timeout))
+        span.in_scope(|| thumbnail::run(&job, &composition, timeout, Some(&decoders)))
     })
     .await
     .map_err(ApiError::internal)?

@@ -10,6 +10,7 @@ pub mod source;
 pub mod storyboard;
 pub mod stream;
 pub mod thumbnail;
+pub mod warm;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -69,8 +70,8 @@ pub fn live_pipelines() -> usize {
 }
 
 /// Sets the pipeline to NULL when dropped, whatever path the caller leaves by; counted in
-/// [`live_pipelines`] meanwhile.
-pub struct RunningPipeline(gst::Pipeline);
+/// [`live_pipelines`] meanwhile, except while parked (see [`RunningPipeline::park`]).
+pub struct RunningPipeline(gst::Pipeline, bool);
 
 impl RunningPipeline {
     /// Counts the pipeline as live and sets it PLAYING; a failure to start is reported with
@@ -79,7 +80,7 @@ impl RunningPipeline {
         LIVE_PIPELINES.fetch_add(1, Ordering::SeqCst);
         metrics().live_gstreamer_pipelines.inc();
         metrics().pipelines_started.inc();
-        let running = RunningPipeline(pipeline);
+        let running = RunningPipeline(pipeline, false);
         let bus = running.0.bus().expect("a pipeline has a bus");
         running
             .0
@@ -94,7 +95,7 @@ impl RunningPipeline {
         LIVE_PIPELINES.fetch_add(1, Ordering::SeqCst);
         metrics().live_gstreamer_pipelines.inc();
         metrics().pipelines_started.inc();
-        let running = RunningPipeline(pipeline);
+        let running = RunningPipeline(pipeline, false);
         let bus = running.0.bus().expect("a pipeline has a bus");
         running
             .0
@@ -106,11 +107,34 @@ impl RunningPipeline {
     pub fn pipeline(&self) -> &gst::Pipeline {
         &self.0
     }
+
+    /// Stops counting the pipeline as live: a warm decoder waiting in its pool (counted in
+    /// its own gauge) serves no request, and `/health`, shutdown and the idle memory trim
+    /// wait for pipelines that do.
+    pub fn park(&mut self) {
+        if !self.1 {
+            self.1 = true;
+            metrics().live_gstreamer_pipelines.dec();
+            LIVE_PIPELINES.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Counts a parked pipeline as live again, as it serves a request.
+    pub fn unpark(&mut self) {
+        if self.1 {
+            self.1 = false;
+            metrics().live_gstreamer_pipelines.inc();
+            LIVE_PIPELINES.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 }
 
 impl Drop for RunningPipeline {
     fn drop(&mut self) {
         let _ = self.0.set_state(gst::State::Null);
+        if self.1 {
+            return; // Not counted as live.
+        }
         metrics().live_gstreamer_pipelines.dec();
         if LIVE_PIPELINES.fetch_sub(1, Ordering::SeqCst) == 1 {
             give_free_memory_back();
@@ -136,9 +160,37 @@ pub fn collect_samples(
     timeout: Duration,
 ) -> Result<Vec<gst::Sample>, PipelineError> {
     let (pipeline, appsink) = composition.build().map_err(PipelineError::Build)?;
+    collect_built(pipeline, &appsink, timeout, || Ok(()))
+}
+
+/// [`collect_samples`] for a pipeline already built; `feed` runs once it plays (an appsrc
+/// takes buffers only once started).
+pub fn collect_built(
+    pipeline: gst::Pipeline,
+    appsink: &gst_app::AppSink,
+    timeout: Duration,
+    feed: impl FnOnce() -> Result<(), PipelineError>,
+) -> Result<Vec<gst::Sample>, PipelineError> {
     let (_running, bus) = RunningPipeline::play(pipeline)?;
+    feed()?;
     let deadline = Instant::now() + timeout;
     let mut samples = Vec::new();
+    loop {
+        match pull_sample(appsink, &bus, deadline, timeout)? {
+            Some(sample) => samples.push(sample),
+            None => return Ok(samples),
+        }
+    }
+}
+
+/// The appsink's next sample, `None` at EOS, or the pipeline's error; waits until
+/// `deadline` at most (`timeout` is what the error reports).
+pub fn pull_sample(
+    appsink: &gst_app::AppSink,
+    bus: &gst::Bus,
+    deadline: Instant,
+    timeout: Duration,
+) -> Result<Option<gst::Sample>, PipelineError> {
     loop {
         let now = Instant::now();
         if now >= deadline {
@@ -147,10 +199,10 @@ pub fn collect_samples(
         // Short waits so a bus error is noticed promptly even while no sample comes.
         let wait = (deadline - now).min(Duration::from_millis(50));
         match appsink.try_pull_sample(gst::ClockTime::from_nseconds(wait.as_nanos() as u64)) {
-            Some(sample) => samples.push(sample),
-            None if appsink.is_eos() => return Ok(samples),
+            Some(sample) => return Ok(Some(sample)),
+            None if appsink.is_eos() => return Ok(None),
             None => {
-                if let Some(error) = first_error(&bus) {
+                if let Some(error) = first_error(bus) {
                     return Err(error);
                 }
             }

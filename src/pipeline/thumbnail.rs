@@ -1,13 +1,16 @@
 //! One exact frame as JPEG: the pipeline, its identity (ETag), and running it.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use gst::prelude::*;
 use sha2::{Digest, Sha256};
 
 use super::overlay::Drawing;
+use super::warm::{DecodeError, Decoder, DecoderPool};
 use super::{files, ChainUse, Composition, ElementSpec, PipelineError, PipelineFiles, Prop, Stage};
 use crate::admission::PipelineKind;
-use crate::metrics::{metrics, PipelineFailure};
+use crate::catalog::FileRecord;
+use crate::metrics::{metrics, CacheOutcome, PipelineFailure};
 use crate::request::ThumbnailJob;
 
 #[derive(Debug, thiserror::Error)]
@@ -170,12 +173,20 @@ pub fn etag(thumbnail: &ThumbnailJob, files: &PipelineFiles, drawing: &Drawing) 
 
 /// Runs `composition` (from [`composition`]) and returns the JPEG, after checking the
 /// decoder gave the frame the index names; a failure is counted in the metrics. Blocking.
+///
+/// With `pool` (enabled), the frame comes from a warm decoder when one is positioned just
+/// before it, else from a new one, which is parked afterwards; the JPEG is encoded from the
+/// decoded frame by the rest of `composition` (the same bytes, see [`encode`]).
 pub fn run(
     thumbnail: &ThumbnailJob,
     composition: &Composition,
     timeout: Duration,
+    pool: Option<&DecoderPool>,
 ) -> Result<Vec<u8>, ThumbnailError> {
-    let jpeg = jpeg(thumbnail, composition, timeout);
+    let jpeg = match pool.filter(|p| p.enabled()) {
+        Some(pool) => jpeg_warm(thumbnail, composition, timeout, pool),
+        None => jpeg(thumbnail, composition, timeout),
+    };
     if let Err(e) = &jpeg {
         let failure = match e {
             ThumbnailError::Pipeline(PipelineError::Timeout(_)) => PipelineFailure::Timeout,
@@ -198,22 +209,20 @@ fn jpeg(
     let samples = super::collect_samples(composition, timeout)?;
     // framesrc passes only the requested frame; checking its timestamp against the index
     // guards the promise that this is frame N, not a neighbour.
-    let frame_of = |sample: &gst::Sample| {
-        let buffer = sample.buffer()?;
-        let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
-        let stream_time = segment.to_stream_time(buffer.pts()?)?;
-        file.media.frame_index.decoded_frame(stream_time.nseconds())
-    };
     let sample = samples
         .first()
         .ok_or(ThumbnailError::NoImage(thumbnail.frame))?;
-    let got = frame_of(sample);
+    let got = frame_of(file, sample);
     if got != Some(thumbnail.frame) {
         return Err(ThumbnailError::WrongFrame {
             want: thumbnail.frame,
             got,
         });
     }
+    bytes(thumbnail, sample)
+}
+
+fn bytes(thumbnail: &ThumbnailJob, sample: &gst::Sample) -> Result<Vec<u8>, ThumbnailError> {
     let buffer = sample
         .buffer()
         .ok_or(ThumbnailError::NoImage(thumbnail.frame))?;
@@ -221,4 +230,101 @@ fn jpeg(
         .map_readable()
         .map_err(|_| ThumbnailError::NoImage(thumbnail.frame))?;
     Ok(map.as_slice().to_vec())
+}
+
+/// The frame number the index gives a decoded sample's stream time.
+pub(crate) fn frame_of(file: &FileRecord, sample: &gst::Sample) -> Option<u32> {
+    let buffer = sample.buffer()?;
+    let segment = sample.segment()?.downcast_ref::<gst::ClockTime>()?;
+    let stream_time = segment.to_stream_time(buffer.pts()?)?;
+    file.media.frame_index.decoded_frame(stream_time.nseconds())
+}
+
+impl From<DecodeError> for ThumbnailError {
+    fn from(e: DecodeError) -> Self {
+        match e {
+            DecodeError::Pipeline(e) => ThumbnailError::Pipeline(e),
+            DecodeError::Ended(frame) => ThumbnailError::NoImage(frame),
+            DecodeError::WrongFrame { want, got } => ThumbnailError::WrongFrame { want, got },
+        }
+    }
+}
+
+fn jpeg_warm(
+    thumbnail: &ThumbnailJob,
+    composition: &Composition,
+    timeout: Duration,
+    pool: &DecoderPool,
+) -> Result<Vec<u8>, ThumbnailError> {
+    let (file, frame) = (&thumbnail.file, thumbnail.frame);
+    let deadline = Instant::now() + timeout;
+    let warm = pool.take(file, frame).and_then(|mut decoder| {
+        match decoder.frame(file, frame, deadline, timeout) {
+            Ok(sample) => Some((decoder, sample)),
+            Err(e) => {
+                // The cold path below still answers exactly; the decoder is dropped.
+                tracing::warn!(frame, error = %e, "warm decoder failed; seeking instead");
+                None
+            }
+        }
+    });
+    let (decoder, sample) = match warm {
+        Some(found) => {
+            metrics().warm_decoder_lookup(CacheOutcome::Hit);
+            found
+        }
+        None => {
+            metrics().warm_decoder_lookup(CacheOutcome::Miss);
+            let mut decoder = Decoder::start(file, &thumbnail.source, frame)?;
+            let sample = decoder.frame(file, frame, deadline, timeout)?;
+            (decoder, sample)
+        }
+    };
+    // Parked before encoding: the next request for this file can step on meanwhile (the
+    // sample keeps its own buffer).
+    pool.put(file, decoder);
+    let remaining = deadline.saturating_duration_since(Instant::now());
+    encode(thumbnail, composition, &sample, remaining)
+}
+
+/// The name of the encoder pipeline's appsrc.
+const FEED: &str = "feed";
+
+/// Encodes the decoded `sample` with `composition` after its framesrc: `appsrc` (the
+/// sample's caps and segment) ! the same elements. The elements see the same frame, caps and
+/// timestamps as in the single pipeline, so the JPEG is the same bytes (tests/warm.rs
+/// checks this against `framecast explain`'s line).
+fn encode(
+    thumbnail: &ThumbnailJob,
+    composition: &Composition,
+    sample: &gst::Sample,
+    timeout: Duration,
+) -> Result<Vec<u8>, ThumbnailError> {
+    let feed = ElementSpec::new("appsrc")
+        .named(FEED)
+        .prop("format", Prop::Enum("time"))
+        // The sample's segment (stream times of the file) goes downstream with it.
+        .prop("handle-segment-change", Prop::Bool(true));
+    let encoder = Composition {
+        stages: std::iter::once(Stage::Element(feed))
+            .chain(composition.stages.iter().skip(1).cloned())
+            .collect(),
+    };
+    let (pipeline, appsink) = encoder.build().map_err(PipelineError::Build)?;
+    let appsrc = pipeline
+        .by_name(FEED)
+        .and_then(|e| e.downcast::<gst_app::AppSrc>().ok())
+        .ok_or_else(|| PipelineError::Build("no appsrc in the encoder".into()))?;
+    let feed = || {
+        appsrc
+            .push_sample(sample)
+            .and_then(|_| appsrc.end_of_stream())
+            .map(|_| ())
+            .map_err(|e| PipelineError::Build(format!("cannot feed the encoder: {e}")))
+    };
+    let samples = super::collect_built(pipeline, &appsink, timeout, feed)?;
+    let jpeg = samples
+        .first()
+        .ok_or(ThumbnailError::NoImage(thumbnail.frame))?;
+    bytes(thumbnail, jpeg)
 }

@@ -275,24 +275,6 @@ impl Config {
         )
     }
 
-    /// The warm decoder pool's settings.
-    pub fn warm_settings(&self) -> Result<crate::pipeline::warm::WarmSettings, ConfigError> {
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-        Ok(crate::pipeline::warm::WarmSettings {
-            size: self.warm_decoders.unwrap_or(2 * cores),
-            max_step: self.warm_decoder_max_step,
-            idle: positive_seconds("warm_decoder_idle_seconds", self.warm_decoder_idle_seconds)?,
-        })
-    }
-
-    /// The policy the request planner applies.
-    pub fn limits(&self) -> crate::request::Limits {
-        crate::request::Limits {
-            max_clip_seconds: self.max_clip_seconds,
-            max_thumbnail_pixels: self.max_thumbnail_pixels,
-        }
-    }
-
     /// The `catalog` setting: `sqlite:PATH`, `postgres://...` (or `postgresql://...`), or
     /// by default the SQLite file in the data dir.
     pub fn catalog_setting(&self) -> Result<CatalogSetting, ConfigError> {
@@ -319,30 +301,6 @@ impl Config {
         Err(ConfigError::Catalog(
             "expected sqlite:PATH or postgres://user[:password]@host[:port]/db".into(),
         ))
-    }
-
-    /// The connection layer's settings, checked.
-    pub fn connection_limits(&self) -> Result<crate::conn::Limits, ConfigError> {
-        if self.max_header_bytes < crate::conn::MIN_HEADER_BYTES {
-            return Err(ConfigError::BadValue {
-                key: "max_header_bytes",
-                value: self.max_header_bytes.to_string(),
-                rule: "at least 8192",
-            });
-        }
-        Ok(crate::conn::Limits {
-            header_read_timeout: positive_seconds(
-                "header_read_timeout_seconds",
-                self.header_read_timeout_seconds,
-            )?,
-            idle_timeout: positive_seconds("idle_timeout_seconds", self.idle_timeout_seconds)?,
-            max_header_bytes: self.max_header_bytes,
-            max_connections: positive("max_connections", self.max_connections)?,
-            // A second past the stall timeout: a stalled stream is first seen (and counted)
-            // as a stall, which frees its pipeline, then its connection is dropped.
-            write_timeout: Config::seconds("stall_timeout_seconds", self.stall_timeout_seconds)?
-                + Duration::from_secs(1),
-        })
     }
 
     /// The SQLite catalog's file (the data dir's default one when the catalog is
@@ -409,7 +367,7 @@ impl Config {
 }
 
 /// A limit of 0 would refuse every request: surely a mistake, so it stops startup.
-fn positive(key: &'static str, value: usize) -> Result<usize, ConfigError> {
+pub(crate) fn positive(key: &'static str, value: usize) -> Result<usize, ConfigError> {
     if value == 0 {
         return Err(ConfigError::BadValue {
             key,
@@ -421,7 +379,7 @@ fn positive(key: &'static str, value: usize) -> Result<usize, ConfigError> {
 }
 
 /// A timeout of 0 would close every connection at once.
-fn positive_seconds(key: &'static str, value: f64) -> Result<Duration, ConfigError> {
+pub(crate) fn positive_seconds(key: &'static str, value: f64) -> Result<Duration, ConfigError> {
     match Config::seconds(key, value)? {
         duration if duration.is_zero() => Err(ConfigError::BadValue {
             key,

@@ -44,6 +44,7 @@ use tokio_io_timeout::TimeoutStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::config::{positive, positive_seconds, Config, ConfigError};
 use crate::metrics::{metrics, CloseLabels, ConnectionClose};
 
 /// The connection layer's settings (see [`crate::config::Config`] for each).
@@ -56,6 +57,32 @@ pub struct Limits {
     pub max_connections: usize,
     /// A client that reads nothing for this long is disconnected.
     pub write_timeout: Duration,
+}
+
+impl Limits {
+    /// The connection settings, checked.
+    pub fn from_config(config: &Config) -> Result<Limits, ConfigError> {
+        if config.max_header_bytes < MIN_HEADER_BYTES {
+            return Err(ConfigError::BadValue {
+                key: "max_header_bytes",
+                value: config.max_header_bytes.to_string(),
+                rule: "at least 8192",
+            });
+        }
+        Ok(Limits {
+            header_read_timeout: positive_seconds(
+                "header_read_timeout_seconds",
+                config.header_read_timeout_seconds,
+            )?,
+            idle_timeout: positive_seconds("idle_timeout_seconds", config.idle_timeout_seconds)?,
+            max_header_bytes: config.max_header_bytes,
+            max_connections: positive("max_connections", config.max_connections)?,
+            // A second past the stall timeout: a stalled stream is first seen (and counted)
+            // as a stall, which frees its pipeline, then its connection is dropped.
+            write_timeout: Config::seconds("stall_timeout_seconds", config.stall_timeout_seconds)?
+                + Duration::from_secs(1),
+        })
+    }
 }
 
 /// hyper refuses a read buffer smaller than this.

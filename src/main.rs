@@ -203,7 +203,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 let planner = Planner {
                     catalog: catalog::open(&config).await?,
                     storage: Arc::new(Storage::new(&config)?),
-                    limits: config.limits(),
+                    limits: framecast::request::Limits::from_config(&config),
                 };
                 anyhow::Ok(
                     framecast::explain::launch_line(

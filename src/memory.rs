@@ -33,16 +33,14 @@ pub fn request_finished() {
 /// How often idleness is checked; a trim of a few hundred MB takes milliseconds.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// Runs for the life of the server: trims after each busy period, once idle.
-pub async fn trim_when_idle() {
+/// Runs for the life of the server: trims after each busy period, once idle (no request in
+/// flight and `no_pipelines()`).
+pub async fn trim_when_idle(no_pipelines: impl Fn() -> bool) {
     let mut trimmed_at = FINISHED.load(Ordering::Relaxed);
     loop {
         tokio::time::sleep(CHECK_EVERY).await;
         let finished = FINISHED.load(Ordering::Relaxed);
-        if finished != trimmed_at
-            && IN_FLIGHT.load(Ordering::Relaxed) == 0
-            && crate::pipeline::live_pipelines() == 0
-        {
+        if finished != trimmed_at && IN_FLIGHT.load(Ordering::Relaxed) == 0 && no_pipelines() {
             trimmed_at = finished;
             tokio::task::spawn_blocking(give_free_memory_back);
         }

@@ -8,9 +8,9 @@ use crate::admission::Admission;
 use crate::auth::Verifier;
 use crate::config::Config;
 use crate::http::{self, AppState};
-use crate::pipeline::warm::DecoderPool;
+use crate::pipeline::warm::{DecoderPool, WarmSettings};
 use crate::pipeline::PipelineFiles;
-use crate::request::Planner;
+use crate::request::{Limits, Planner};
 
 /// `config_file`: where `config` came from, read again on SIGHUP ([`crate::reload`]).
 pub async fn serve(config: Config, config_file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
@@ -24,7 +24,7 @@ pub async fn serve(config: Config, config_file: Option<std::path::PathBuf>) -> a
         config.pipeline_memory_bytes,
         Config::seconds("queue_timeout_seconds", config.queue_timeout_seconds)?,
     ));
-    let decoders = DecoderPool::new(config.warm_settings()?, admission.clone());
+    let decoders = DecoderPool::new(WarmSettings::from_config(&config)?, admission.clone());
     tokio::spawn(DecoderPool::evict_idle_periodically(Arc::downgrade(
         &decoders,
     )));
@@ -32,7 +32,7 @@ pub async fn serve(config: Config, config_file: Option<std::path::PathBuf>) -> a
         planner: Planner {
             catalog,
             storage: Arc::new(crate::storage::Storage::new(&config)?),
-            limits: config.limits(),
+            limits: Limits::from_config(&config),
         },
         verifier: Verifier::start(&config).await?,
         pipelines,
@@ -56,7 +56,7 @@ pub async fn serve(config: Config, config_file: Option<std::path::PathBuf>) -> a
 
     crate::reload::on_hangup(state.clone(), config_file)?;
 
-    let mut limits = config.connection_limits()?;
+    let mut limits = crate::conn::Limits::from_config(&config)?;
     limits.max_connections = fit_to_file_limit(limits.max_connections);
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     let local = listener.local_addr()?;
@@ -64,7 +64,9 @@ pub async fn serve(config: Config, config_file: Option<std::path::PathBuf>) -> a
     println!("framecast listening on http://{local}");
     std::io::stdout().flush()?;
 
-    tokio::spawn(crate::memory::trim_when_idle());
+    tokio::spawn(crate::memory::trim_when_idle(|| {
+        crate::pipeline::live_pipelines() == 0
+    }));
     // On the signal: no new connections (the listening socket is closed), connections not
     // answering a request are closed at once, running responses may finish, and after the
     // grace period those still open are dropped: their bodies' drops stop the pipelines.

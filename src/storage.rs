@@ -18,7 +18,6 @@ use poem::http::{header, HeaderValue, StatusCode};
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use url::Url;
 
-use crate::catalog::FileRecord;
 use crate::config::{Config, ConfigError};
 
 /// A file's location, as given at import and kept in the catalog (`files.path`): a path is
@@ -281,11 +280,11 @@ impl Storage {
 
     /// For a remote file: the object is still the one imported (410 if not, 502/504 if the
     /// origin fails). A local file is checked by whoever opens it.
-    pub async fn check(&self, file: &FileRecord) -> Result<(), StorageError> {
+    pub async fn check(&self, file: &Imported<'_>) -> Result<(), StorageError> {
         if !file.location.is_remote() {
             return Ok(());
         }
-        let now = self.head(&file.location).await?;
+        let now = self.head(file.location).await?;
         unchanged(file, &now)
     }
 
@@ -294,18 +293,18 @@ impl Storage {
     /// response's headers arrived; its body is read by the caller.
     pub async fn get_range(
         &self,
-        file: &FileRecord,
+        file: &Imported<'_>,
         range: Option<(u64, u64)>,
     ) -> Result<reqwest::Response, StorageError> {
         let url = self
-            .url(&file.location, false)?
+            .url(file.location, false)?
             .expect("get_range is only asked of remote files");
         let mut request = self.client.get(url);
         if let Some((start, end)) = range {
             request = request.header(header::RANGE, format!("bytes={start}-{end}"));
         }
-        if let Some(etag) = &file.etag {
-            request = request.header(header::IF_MATCH, etag.as_str());
+        if let Some(etag) = file.etag {
+            request = request.header(header::IF_MATCH, etag);
         } else if file.mtime_ns > 0 {
             let date = UNIX_EPOCH + Duration::from_nanos(file.mtime_ns as u64);
             request = request.header(
@@ -399,9 +398,9 @@ fn remote_object(
 
 /// The object `now` is the one `file` recorded at import: same size, and the same ETag (or,
 /// when the origin gave none, the same Last-Modified).
-fn unchanged(file: &FileRecord, now: &RemoteObject) -> Result<(), StorageError> {
+fn unchanged(file: &Imported<'_>, now: &RemoteObject) -> Result<(), StorageError> {
     let same = now.size == file.size
-        && match (&file.etag, &now.etag) {
+        && match (file.etag, &now.etag) {
             (Some(then), Some(now)) => then == now,
             (Some(_), None) => false,
             (None, _) => now.mtime_ns == file.mtime_ns,
@@ -411,6 +410,16 @@ fn unchanged(file: &FileRecord, now: &RemoteObject) -> Result<(), StorageError> 
     } else {
         Err(StorageError::Gone("the object changed since import"))
     }
+}
+
+/// What was recorded of a file at import, as the checks against its origin need it (the
+/// catalog's record gives it: `FileRecord::imported`).
+#[derive(Debug, Clone, Copy)]
+pub struct Imported<'a> {
+    pub location: &'a Location,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub etag: Option<&'a str>,
 }
 
 /// Whether `location` may be imported through the API: a path under one of `roots` (after

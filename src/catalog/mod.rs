@@ -73,6 +73,16 @@ pub struct FileRecord {
 }
 
 impl FileRecord {
+    /// What the origin checks compare with: the object as imported.
+    pub fn imported(&self) -> crate::storage::Imported<'_> {
+        crate::storage::Imported {
+            location: &self.location,
+            size: self.size,
+            mtime_ns: self.mtime_ns,
+            etag: self.etag.as_deref(),
+        }
+    }
+
     pub fn frame_count(&self) -> usize {
         self.media.frame_index.len()
     }

@@ -69,7 +69,7 @@ impl Endpoint for StoryboardEndpoint {
                 let (storage, file) = (&state.planner.storage, &storyboard.file);
                 if file.location.is_remote() {
                     let failed = |e| ApiError::storage(file.uuid, e);
-                    storage.check(file).await.map_err(failed)?;
+                    storage.check(&file.imported()).await.map_err(failed)?;
                     storyboard.source = storage.source(&file.location).map_err(failed)?;
                 }
                 sheet_response(&req, &state, storyboard, sheet).await?

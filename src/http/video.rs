@@ -263,7 +263,7 @@ async fn proxied(
     let range = requested_range(req, size, &etag, &last_modified);
     // Answers without a body still say whether the object is the imported one.
     if !matches!(precondition, Precondition::Proceed) || super::is_head(req) || size == 0 {
-        storage.check(record).await.map_err(failed)?;
+        storage.check(&record.imported()).await.map_err(failed)?;
     }
     match precondition {
         Precondition::Failed => return Err(ApiError::PreconditionFailed),
@@ -290,7 +290,7 @@ async fn proxied(
         return Ok(response.finish());
     }
     let origin = storage
-        .get_range(record, Some((start, end)))
+        .get_range(&record.imported(), Some((start, end)))
         .await
         .map_err(failed)?;
     let stall = storage.timeout();

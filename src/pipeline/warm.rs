@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 use super::{pull_sample, Composition, PipelineError, RunningPipeline, Stage};
 use crate::admission::{Admission, MemoryCharge};
 use crate::catalog::{FileRecord, FileUuid};
+use crate::config::{positive_seconds, Config, ConfigError};
 use crate::metrics::metrics;
 use crate::storage::Location;
 
@@ -31,6 +32,22 @@ pub struct WarmSettings {
     pub max_step: u32,
     /// A parked decoder unused for this long is freed.
     pub idle: Duration,
+}
+
+impl WarmSettings {
+    /// The pool's settings from `warm_decoders` (default twice the cores),
+    /// `warm_decoder_max_step` and `warm_decoder_idle_seconds`.
+    pub fn from_config(config: &Config) -> Result<WarmSettings, ConfigError> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Ok(WarmSettings {
+            size: config.warm_decoders.unwrap_or(2 * cores),
+            max_step: config.warm_decoder_max_step,
+            idle: positive_seconds(
+                "warm_decoder_idle_seconds",
+                config.warm_decoder_idle_seconds,
+            )?,
+        })
+    }
 }
 
 /// What a decoder decodes: the file as imported (a re-import or a changed file is another).

@@ -118,6 +118,16 @@ pub struct Limits {
     pub max_thumbnail_pixels: u64,
 }
 
+impl Limits {
+    /// The limits the settings give.
+    pub fn from_config(config: &crate::config::Config) -> Limits {
+        Limits {
+            max_clip_seconds: config.max_clip_seconds,
+            max_thumbnail_pixels: config.max_thumbnail_pixels,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
     /// A parameter is missing, malformed or out of range; the message says what is valid.
@@ -171,7 +181,7 @@ impl Planner {
                 file: file.uuid,
                 source,
             };
-            self.storage.check(file).await.map_err(failed)?;
+            self.storage.check(&file.imported()).await.map_err(failed)?;
             *source = self.storage.source(&file.location).map_err(failed)?;
         }
         Ok(job)

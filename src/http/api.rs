@@ -3,8 +3,6 @@
 //! the media routes; every list is bounded and paged (see [`crate::request::listing`]).
 //! The routes are listed once, in [`JsonRoute`], for the router and for the OpenAPI check.
 
-use std::sync::Arc;
-
 use poem::http::header;
 use poem::{Endpoint, Request, Response};
 use serde_json::{json, Value};
@@ -58,14 +56,7 @@ impl Endpoint for JsonEndpoint {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
-        let state = req
-            .data::<Arc<AppState>>()
-            .cloned()
-            .expect("AppState is attached to the app");
-        let grant = req
-            .extensions()
-            .get::<Grant>()
-            .expect("require_token runs first");
+        let (state, grant) = super::state_and_grant(&req);
         let query = QueryParams::parse(req.uri().query().unwrap_or(""));
         let body = match self.0 {
             JsonRoute::Files => files(&state, grant, &query).await?,

@@ -82,6 +82,20 @@ impl AppState {
     }
 }
 
+/// What every route behind the token check starts from: the shared state and the token's
+/// grant (left in the request by [`auth::require_token`]).
+fn state_and_grant(req: &Request) -> (Arc<AppState>, &Grant) {
+    let state = req
+        .data::<Arc<AppState>>()
+        .cloned()
+        .expect("AppState is attached to the app");
+    let grant = req
+        .extensions()
+        .get::<Grant>()
+        .expect("require_token runs first");
+    (state, grant)
+}
+
 /// One job route: the file (after the token's scope), the job planned from the query, and
 /// the job's answer. The token itself is checked around it by [`auth::require_token`].
 struct JobEndpoint(Route);
@@ -90,14 +104,7 @@ impl Endpoint for JobEndpoint {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
-        let state = req
-            .data::<Arc<AppState>>()
-            .cloned()
-            .expect("AppState is attached to the app");
-        let grant = req
-            .extensions()
-            .get::<Grant>()
-            .expect("require_token runs first");
+        let (state, grant) = state_and_grant(&req);
         let path = PathParams {
             file_uuid: req
                 .raw_path_param("file_uuid")

@@ -2,7 +2,6 @@
 //! [`crate::request::storyboard`], rendered in [`crate::pipeline::storyboard`]). Sheets are
 //! cached in memory (bounded), keyed by the file as imported and the tiles.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use once_cell::sync::Lazy;
@@ -13,7 +12,6 @@ use super::error::ApiError;
 use super::thumbnail::{thumbnail_cache, ThumbnailCache};
 use super::AppState;
 use crate::admission::PipelineKind;
-use crate::auth::Grant;
 use crate::client_text::number;
 use crate::pipeline::storyboard;
 use crate::request::storyboard::{self as plan, Storyboard};
@@ -50,14 +48,7 @@ impl Endpoint for StoryboardEndpoint {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
-        let state = req
-            .data::<Arc<AppState>>()
-            .cloned()
-            .expect("AppState is attached to the app");
-        let grant = req
-            .extensions()
-            .get::<Grant>()
-            .expect("require_token runs first");
+        let (state, grant) = super::state_and_grant(&req);
         let uuid = req.raw_path_param("file_uuid").unwrap_or_default();
         let file = state.authorized_file(grant, uuid).await?;
         let query = QueryParams::parse(req.uri().query().unwrap_or(""));

@@ -8,7 +8,7 @@ use headers::{
     LastModified,
 };
 use poem::http::{header, StatusCode};
-use poem::{Body, Request, Response};
+use poem::{Body, Request, Response, ResponseBuilder};
 
 use super::error::ApiError;
 use crate::catalog::FileRecord;
@@ -24,7 +24,7 @@ const READ_AHEAD_CHUNKS: usize = 2;
 /// modification time, and for a remote object a digest of its origin's ETag. The origin's
 /// validators are not passed on: requests are checked against the record, and the origin
 /// is asked for the imported object only (`If-Match`).
-fn validators(file: &FileRecord) -> (ETag, SystemTime) {
+fn validators(file: &FileRecord) -> (ETag, SystemTime, LastModified) {
     let origin = file.etag.as_deref().map_or_else(String::new, |etag| {
         use sha2::Digest;
         format!(
@@ -39,7 +39,41 @@ fn validators(file: &FileRecord) -> (ETag, SystemTime) {
     .parse()
     .expect("valid entity tag");
     let mtime = UNIX_EPOCH + Duration::from_nanos(file.mtime_ns.max(0) as u64);
-    (etag, mtime)
+    (etag, mtime, LastModified::from(mtime))
+}
+
+/// The headers every answer about the file's bytes carries: ranges accepted, caching, and
+/// the validators.
+fn validated_response(etag: &ETag, last_modified: LastModified) -> ResponseBuilder {
+    Response::builder()
+        .header(header::ACCEPT_RANGES, "bytes")
+        .header(header::CACHE_CONTROL, "private, max-age=3600")
+        .typed_header(etag.clone())
+        .typed_header(last_modified)
+}
+
+/// The response for bytes `range` of `record` (all of it for `None`): 206 with
+/// Content-Range for a range, the type and length; with the first byte and the length.
+fn span(
+    mut response: ResponseBuilder,
+    range: Option<(u64, u64)>,
+    record: &FileRecord,
+) -> (ResponseBuilder, u64, u64) {
+    let size = record.size;
+    let (start, end) = match range {
+        Some((start, end)) => {
+            response = response
+                .status(StatusCode::PARTIAL_CONTENT)
+                .typed_header(ContentRange::bytes(start..=end, size).expect("valid range"));
+            (start, end)
+        }
+        None => (0, size.saturating_sub(1)),
+    };
+    let length = if size == 0 { 0 } else { end - start + 1 };
+    let response = response
+        .content_type(content_type(&record.location))
+        .header(header::CONTENT_LENGTH, length);
+    (response, start, length)
 }
 
 /// What the request's preconditions (RFC 9110 §13.2.2) ask for, in their order of
@@ -155,13 +189,8 @@ pub async fn original(
     }
 
     let size = record.size;
-    let (etag, mtime) = validators(record);
-    let last_modified = LastModified::from(mtime);
-    let mut response = Response::builder()
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::CACHE_CONTROL, "private, max-age=3600")
-        .typed_header(etag.clone())
-        .typed_header(last_modified);
+    let (etag, mtime, last_modified) = validators(record);
+    let response = validated_response(&etag, last_modified);
     match evaluate_preconditions(req, &etag, mtime) {
         Precondition::Failed => return Err(ApiError::PreconditionFailed),
         Precondition::NotModified => {
@@ -170,19 +199,8 @@ pub async fn original(
         Precondition::Proceed => {}
     }
 
-    let (start, end) = match requested_range(req, size, &etag, &last_modified)? {
-        Some((start, end)) => {
-            response = response
-                .status(StatusCode::PARTIAL_CONTENT)
-                .typed_header(ContentRange::bytes(start..=end, size).expect("valid range"));
-            (start, end)
-        }
-        None => (0, size.saturating_sub(1)),
-    };
-    let length = if size == 0 { 0 } else { end - start + 1 };
-    let response = response
-        .content_type(content_type(&record.location))
-        .header(header::CONTENT_LENGTH, length);
+    let range = requested_range(req, size, &etag, &last_modified)?;
+    let (response, start, length) = span(response, range, record);
     // A HEAD gets every header a GET would, from the record and one stat: no read-ahead.
     if super::is_head(req) {
         return Ok(response.finish());
@@ -251,13 +269,8 @@ async fn proxied(
     storage: &Storage,
 ) -> Result<Response, ApiError> {
     let size = record.size;
-    let (etag, mtime) = validators(record);
-    let last_modified = LastModified::from(mtime);
-    let mut response = Response::builder()
-        .header(header::ACCEPT_RANGES, "bytes")
-        .header(header::CACHE_CONTROL, "private, max-age=3600")
-        .typed_header(etag.clone())
-        .typed_header(last_modified);
+    let (etag, mtime, last_modified) = validators(record);
+    let response = validated_response(&etag, last_modified);
     let failed = |e| ApiError::storage(record.uuid, e);
     let precondition = evaluate_preconditions(req, &etag, mtime);
     let range = requested_range(req, size, &etag, &last_modified);
@@ -273,24 +286,13 @@ async fn proxied(
         Precondition::Proceed => {}
     }
     let range = range?;
-    let (start, end) = match range {
-        Some((start, end)) => {
-            response = response
-                .status(StatusCode::PARTIAL_CONTENT)
-                .typed_header(ContentRange::bytes(start..=end, size).expect("valid range"));
-            (start, end)
-        }
-        None => (0, size.saturating_sub(1)),
-    };
-    let length = if size == 0 { 0 } else { end - start + 1 };
-    let response = response
-        .content_type(content_type(&record.location))
-        .header(header::CONTENT_LENGTH, length);
+    let (response, start, length) = span(response, range, record);
     if super::is_head(req) || size == 0 {
         return Ok(response.finish());
     }
     let origin = storage
-        .get_range(&record.imported(), Some((start, end)))
+        // Not empty: an empty file was answered above.
+        .get_range(&record.imported(), Some((start, start + length - 1)))
         .await
         .map_err(failed)?;
     let stall = storage.timeout();

@@ -77,21 +77,19 @@ impl RunningPipeline {
     /// Counts the pipeline as live and sets it PLAYING; a failure to start is reported with
     /// the element's own error when it posted one.
     pub fn play(pipeline: gst::Pipeline) -> Result<(Self, gst::Bus), PipelineError> {
-        LIVE_PIPELINES.fetch_add(1, Ordering::SeqCst);
-        metrics().live_gstreamer_pipelines.inc();
-        metrics().pipelines_started.inc();
-        let running = RunningPipeline(pipeline, false);
-        let bus = running.0.bus().expect("a pipeline has a bus");
-        running
-            .0
-            .set_state(gst::State::Playing)
-            .map_err(|_| first_error(&bus).unwrap_or_else(state_change_failed))?;
-        Ok((running, bus))
+        Self::start(pipeline, gst::State::Playing)
     }
 
     /// Counts the pipeline as live and sets it PAUSED, waiting for nothing (the caller
     /// waits for ASYNC_DONE on the bus).
     pub fn pause(pipeline: gst::Pipeline) -> Result<Self, PipelineError> {
+        Self::start(pipeline, gst::State::Paused).map(|(running, _)| running)
+    }
+
+    fn start(
+        pipeline: gst::Pipeline,
+        state: gst::State,
+    ) -> Result<(Self, gst::Bus), PipelineError> {
         LIVE_PIPELINES.fetch_add(1, Ordering::SeqCst);
         metrics().live_gstreamer_pipelines.inc();
         metrics().pipelines_started.inc();
@@ -99,9 +97,9 @@ impl RunningPipeline {
         let bus = running.0.bus().expect("a pipeline has a bus");
         running
             .0
-            .set_state(gst::State::Paused)
+            .set_state(state)
             .map_err(|_| first_error(&bus).unwrap_or_else(state_change_failed))?;
-        Ok(running)
+        Ok((running, bus))
     }
 
     pub fn pipeline(&self) -> &gst::Pipeline {

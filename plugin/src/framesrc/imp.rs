@@ -5,7 +5,7 @@ use gst::glib;
 use gst::prelude::*;
 use gst::subclass::prelude::*;
 
-use super::range::{decoder_segment, BufferAction, Kind, RangeFilter};
+use super::range::{decoder_segment, BufferAction, Kind, RangeFilter, SeekAim};
 use super::restamp::{self, Restamp};
 use super::skip;
 use crate::movie_duration::MovieDurationFix;
@@ -58,8 +58,8 @@ struct State {
     seeking: bool,
     /// That seek's sequence number, which the demuxer gives the segments that follow it.
     seek_seqnum: Option<gst::Seqnum>,
-    /// How far before `start` the seek goes: see [`seek_lead`].
-    seek_lead: gst::ClockTime,
+    /// Where the seek goes: see [`seek_aim`].
+    seek_aim: SeekAim,
     /// The qtdemux workaround for this file, if it needs it (see [`MovieDurationFix`]).
     movie_duration_fix: Option<Arc<MovieDurationFix>>,
     /// Set when the video range is complete (EOS sent downstream): see
@@ -155,7 +155,7 @@ impl FrameSrc {
                     return;
                 };
                 if factory.klass().contains("Demux") {
-                    this.state.lock().unwrap().seek_lead = seek_lead(factory.name().as_str());
+                    this.state.lock().unwrap().seek_aim = seek_aim(factory.name().as_str());
                 }
                 let klass = factory.klass().to_owned();
                 let Some(sink) = element.static_pad("sink") else {
@@ -287,7 +287,7 @@ impl FrameSrc {
         let await_seek = settings.start > gst::ClockTime::ZERO;
         let filter = Mutex::new(
             RangeFilter::new(kind, settings.start, settings.stop, await_seek)
-                .with_seek_lead(state.seek_lead),
+                .aiming(state.seek_aim),
         );
         let weak_ghost = ghost.downgrade();
         let weak_obj = self.obj().downgrade();
@@ -436,16 +436,24 @@ impl FrameSrc {
     }
 }
 
-/// How far before the wanted time to seek with this demuxer. mpegpsdemux (GStreamer 1.22)
-/// seeks by the system clock reference, the muxer's clock, and lands where that clock reads
-/// the wanted time: the video there is up to 1 s later (the MPEG system target decoder's
-/// largest delay) and may start after the keyframe the wanted frame needs. Seeking 1 s for
-/// the delay plus 1 s for a typical GOP earlier finds it; the extra frames are decoded and
-/// dropped. Other demuxers seek to the keyframe before the wanted time themselves.
-fn seek_lead(demuxer: &str) -> gst::ClockTime {
+/// Where to seek with this demuxer (GStreamer 1.22):
+/// - mpegpsdemux seeks by the system clock reference, the muxer's clock, and lands where that
+///   clock reads the wanted time: the video there is up to 1 s later (the MPEG system target
+///   decoder's largest delay) and may start after the keyframe the wanted frame needs.
+///   Seeking 1 s for the delay plus 1 s for a typical GOP earlier finds it; the extra frames
+///   are decoded and dropped.
+/// - tsdemux takes a flushing seek to its position (the highest timestamp it has pushed) for
+///   no move: it flushes, then reads on from where it was, and the decoder gets the packets
+///   after the wanted frame without their keyframe (a 20-frame range ended with 15 frames,
+///   about one run in eight, when the demuxer had just pushed the wanted frame). `start` is a
+///   frame's timestamp, so a nanosecond earlier is never its position; it seeks 2.5 s earlier
+///   than asked anyway and starts at a keyframe from there, so this costs no decoding.
+/// - Other demuxers seek to the keyframe before the wanted time themselves.
+fn seek_aim(demuxer: &str) -> SeekAim {
     match demuxer {
-        "mpegpsdemux" => gst::ClockTime::from_seconds(2),
-        _ => gst::ClockTime::ZERO,
+        "mpegpsdemux" => SeekAim::Lead(gst::ClockTime::from_seconds(2)),
+        "tsdemux" => SeekAim::JustBefore,
+        _ => SeekAim::Start,
     }
 }
 

@@ -65,6 +65,26 @@ enum Seek {
     Done,
 }
 
+/// Where a stream's seek goes, relative to `start`, by what its demuxer does with a seek.
+///
+/// Not before the stream's first stream time, except with a lead: tsdemux, asked for a time
+/// before its first timestamp, starts the segment at that timestamp but keeps the asked time
+/// as its stream time, which shifts all stream times.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SeekAim {
+    /// At `start`: the demuxer goes to the keyframe before it.
+    #[default]
+    Start,
+    /// A nanosecond before `start` (a nanosecond's shift of stream times when that is before
+    /// the first): for a demuxer that takes a seek to the timestamp it has reached as no move
+    /// (tsdemux).
+    JustBefore,
+    /// This much before `start`, even before the stream's first stream time, for a demuxer
+    /// whose seek lands after the wanted frame (mpegpsdemux, which then starts at the
+    /// beginning with its stream times unchanged).
+    Lead(gst::ClockTime),
+}
+
 #[derive(Debug)]
 pub enum BufferAction {
     /// Push this buffer (possibly clipped) downstream, after the segment event if there is
@@ -93,8 +113,8 @@ pub struct RangeFilter {
     /// Whether a buffer went downstream in `window`.
     started: bool,
     seek: Seek,
-    /// How far before `start` to seek (see [`Self::with_seek_lead`]).
-    seek_lead: gst::ClockTime,
+    /// Where to seek, relative to `start` (see [`Self::aiming`]).
+    aim: SeekAim,
     /// Stream time at which the segment before the seek starts: where the stream begins.
     first_stream_time: Option<gst::ClockTime>,
     /// Rate and frame size for clipping audio.
@@ -124,25 +144,21 @@ impl RangeFilter {
             window_seqnum: gst::Seqnum::next(),
             started: false,
             seek,
-            seek_lead: gst::ClockTime::ZERO,
+            aim: SeekAim::default(),
             first_stream_time: None,
             audio_info: None,
         }
     }
 
-    /// Seek this much before `start`, for demuxers whose seek lands after the wanted frame;
-    /// the frames before `start` are dropped as usual. Such a seek may go before the stream's
-    /// first stream time: mpegpsdemux then starts at the beginning with its stream times
-    /// unchanged (tsdemux would shift them, hence the clamp without a lead).
-    pub fn with_seek_lead(mut self, lead: gst::ClockTime) -> Self {
-        self.seek_lead = lead;
+    /// Seek where `aim` says, for the demuxer this stream comes from; the frames before
+    /// `start` are dropped as usual.
+    pub fn aiming(mut self, aim: SeekAim) -> Self {
+        self.aim = aim;
         self
     }
 
-    /// The stream time to seek to, once, when the stream has started from its beginning:
-    /// `start`, but not before the stream's first stream time. (tsdemux, asked for a time
-    /// before its first timestamp, starts the segment at that timestamp but keeps the asked
-    /// time as its stream time, which shifts all stream times.)
+    /// The stream time to seek to, once, when the stream has started from its beginning (see
+    /// [`SeekAim`]).
     pub fn take_seek(&mut self) -> Option<gst::ClockTime> {
         match self.seek {
             Seek::Wanted(position) => {
@@ -157,10 +173,13 @@ impl RangeFilter {
     fn want_seek(&mut self) {
         if self.seek == Seek::NotYet {
             let first = self.first_stream_time.unwrap_or_default();
-            self.seek = Seek::Wanted(if self.seek_lead > gst::ClockTime::ZERO {
-                self.start.saturating_sub(self.seek_lead)
-            } else {
-                self.start.max(first)
+            self.seek = Seek::Wanted(match self.aim {
+                SeekAim::Start => self.start.max(first),
+                SeekAim::JustBefore => self
+                    .start
+                    .max(first)
+                    .saturating_sub(gst::ClockTime::NSECOND),
+                SeekAim::Lead(lead) => self.start.saturating_sub(lead),
             });
         }
     }
@@ -503,6 +522,26 @@ mod tests {
         // Even a stream that ends before anything was decoded gets its seek.
         assert!(!passes(&mut filter, gst::event::Eos::new()));
         assert_eq!(filter.take_seek(), Some(first));
+    }
+
+    #[test]
+    fn seeks_aim_by_demuxer() {
+        gst::init().unwrap();
+        let first = MS * 700;
+        let seek = |aim, start| {
+            let mut filter = RangeFilter::new(Kind::Video, start, None, true).aiming(aim);
+            assert!(!passes(&mut filter, segment_event(first, first)));
+            assert_eq!(verdicts(&mut filter, &[first]), ["drop"]);
+            filter.take_seek()
+        };
+        let ns = gst::ClockTime::NSECOND;
+        assert_eq!(seek(SeekAim::Start, MS * 1500), Some(MS * 1500));
+        assert_eq!(seek(SeekAim::Start, MS * 500), Some(first));
+        assert_eq!(seek(SeekAim::JustBefore, MS * 1500), Some(MS * 1500 - ns));
+        assert_eq!(seek(SeekAim::JustBefore, MS * 500), Some(first - ns));
+        let lead = SeekAim::Lead(gst::ClockTime::from_seconds(1));
+        assert_eq!(seek(lead, MS * 1500), Some(MS * 500));
+        assert_eq!(seek(lead, MS * 500), Some(gst::ClockTime::ZERO));
     }
 
     #[test]

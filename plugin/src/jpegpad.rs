@@ -16,6 +16,8 @@
 //! pixel (what libjpeg itself does when it pads), so jpegenc encodes only defined pixels;
 //! `jpegsize` then writes the real width into the JPEG's frame header (SOF), which decoders
 //! use to drop the padding: the same MCUs as a JPEG of that width, with defined contents.
+//! `jpegsize` also tags the JPEG with the ICC profile of its colours (see [`crate::icc`]),
+//! from the colorimetry jpegenc puts in its caps.
 
 use std::sync::{LazyLock, Mutex};
 
@@ -250,6 +252,8 @@ mod jpegsize {
     #[derive(Default)]
     pub struct JpegSize {
         size: Mutex<Size>,
+        /// The APP2 segment with the ICC profile for the current caps, if any.
+        profile: Mutex<Option<Vec<u8>>>,
     }
 
     #[glib::object_subclass]
@@ -304,7 +308,8 @@ mod jpegsize {
                 gst::subclass::ElementMetadata::new(
                     "JPEG size",
                     "Filter/Image",
-                    "Writes a width and height into a JPEG's frame header (after edgepad)",
+                    "Writes a width and height into a JPEG's frame header (after edgepad) \
+                     and tags it with the ICC profile of its colours",
                     "framecast",
                 )
             });
@@ -362,18 +367,53 @@ mod jpegsize {
             })
         }
 
+        fn set_caps(
+            &self,
+            incaps: &gst::Caps,
+            outcaps: &gst::Caps,
+        ) -> Result<(), gst::LoggableError> {
+            let colorimetry = incaps
+                .structure(0)
+                .and_then(|s| s.get::<&str>("colorimetry").ok())
+                .and_then(|text| text.parse::<gst_video::VideoColorimetry>().ok());
+            let profile = colorimetry
+                .as_ref()
+                .and_then(crate::icc::profile)
+                .and_then(|profile| crate::icc::jpeg_segment(&profile));
+            gst::debug!(
+                CAT,
+                imp = self,
+                "colorimetry {colorimetry:?}: ICC profile of {:?} bytes",
+                profile.as_ref().map(Vec::len)
+            );
+            *self.profile.lock().unwrap() = profile;
+            self.parent_set_caps(incaps, outcaps)
+        }
+
         fn transform_ip(
             &self,
             buffer: &mut gst::BufferRef,
         ) -> Result<gst::FlowSuccess, gst::FlowError> {
             let size = *self.size.lock().unwrap();
-            let mut map = buffer.map_writable().map_err(|_| gst::FlowError::Error)?;
-            super::set_jpeg_size(&mut map, size.width as u16, size.height as u16).map_err(
-                |reason| {
-                    gst::element_imp_error!(self, gst::StreamError::Format, ["{reason}"]);
-                    gst::FlowError::Error
-                },
-            )?;
+            let fail = |reason: String| {
+                gst::element_imp_error!(self, gst::StreamError::Format, ["{reason}"]);
+                gst::FlowError::Error
+            };
+            let tagged = {
+                let mut map = buffer.map_writable().map_err(|_| gst::FlowError::Error)?;
+                super::set_jpeg_size(&mut map, size.width as u16, size.height as u16)
+                    .map_err(fail)?;
+                match &*self.profile.lock().unwrap() {
+                    Some(segment) => Some(
+                        crate::icc::with_segment(&map, segment)
+                            .ok_or_else(|| fail("not a JPEG".into()))?,
+                    ),
+                    None => None,
+                }
+            };
+            if let Some(tagged) = tagged {
+                buffer.replace_all_memory(gst::Memory::from_mut_slice(tagged));
+            }
             Ok(gst::FlowSuccess::Ok)
         }
     }

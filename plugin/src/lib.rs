@@ -5,6 +5,7 @@ use gst::glib;
 mod detectionoverlay;
 pub mod detections;
 mod framesrc;
+mod icc;
 mod jpegpad;
 pub mod movie_duration;
 pub mod reader;

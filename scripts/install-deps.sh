@@ -12,6 +12,8 @@ packages=(
   # Arabic, Hebrew) and Noto CJK (Chinese, Japanese, Korean); pango picks per character.
   fonts-dejavu-core fonts-noto-cjk
   ffmpeg
+  # Matroska files with a rotation (tests/rotation.rs): ffmpeg 5.1 writes none into MKV.
+  mkvtoolnix
   # The viewer's browser tests (tests/browser.rs): headless Chromium over WebDriver.
   chromium chromium-driver
   # Packaging checks (make test-packaging, test-deb): promtool, the flatpak manifest's

@@ -35,6 +35,32 @@ fn rotated_mp4(degrees: u32) -> PathBuf {
     )
 }
 
+/// The same landscape video in Matroska, turned by `degrees` with the track's
+/// `ProjectionPoseRoll` (mkvpropedit: ffmpeg 5.1 writes no rotation into Matroska; it reads
+/// this one and shows the picture turned).
+fn rolled_mkv(degrees: u32) -> PathBuf {
+    let landscape = lavfi_h264(
+        "rotation-source.mp4",
+        &source("320x240", "25", "2"),
+        None,
+        &["-preset", "veryfast", "-g", "25", "-bf", "2"],
+    );
+    let remuxed = generated(
+        "rotation-remux.mkv",
+        &["-i", landscape.to_str().unwrap(), "-c", "copy"],
+    );
+    let path = common::media_dir().join(format!("rolled-{degrees}-{}.mkv", std::process::id()));
+    std::fs::copy(&remuxed, &path).unwrap();
+    let roll = format!("projection-pose-roll={degrees}");
+    let status = std::process::Command::new("mkvpropedit")
+        .args(["-q", path.to_str().unwrap(), "--edit", "track:v1"])
+        .args(["--set", "projection-type=0", "--set", &roll])
+        .status()
+        .expect("mkvpropedit runs (Debian package mkvtoolnix)");
+    assert!(status.success());
+    path
+}
+
 struct Rotated {
     server: Server,
     token: String,
@@ -182,6 +208,28 @@ fn thumbnails_crops_and_clips_are_upright() {
         assert_eq!(frame_count(&whole), frame_count(&video));
         assert_eq!(size_of(&whole), upright);
         assert_is_frame(&rgb(&whole, 42), &video, 42, None, REENCODED_DB);
+    }
+}
+
+/// GStreamer 1.22 does not report Matroska's rotation; the import reads it.
+#[test]
+fn matroska_rolls_are_upright() {
+    let r = Rotated::new();
+    for (degrees, upright) in [(90, (240, 320)), (180, (320, 240)), (270, (240, 320))] {
+        let video = rolled_mkv(degrees);
+        assert_eq!(
+            ffmpeg_frame(&video, 0, None).len() as u32,
+            upright.0 * upright.1 * 3,
+            "ffmpeg's decode is upright"
+        );
+        let uuid = r.server.import(&video, None);
+        let jpeg = r.save(
+            &format!("/api/v1/file/{uuid}/thumbnail?frame=12"),
+            &format!("roll-{degrees}.jpg"),
+        );
+        assert_eq!(size_of(&jpeg), upright, "{degrees}°");
+        assert_is_frame(&rgb(&jpeg, 0), &video, 12, None, THUMBNAIL_DB);
+        std::fs::remove_file(&video).unwrap();
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod frame_index;
+mod matroska;
 pub mod orientation;
 pub mod probe;
 

@@ -77,7 +77,12 @@ pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
     let _span = tracing::debug_span!("probe", path = %path.display()).entered();
     let started = Instant::now();
     let timeout = TIMEOUT_BASE + Duration::from_secs(metadata.len() / TIMEOUT_BYTES_PER_SEC);
-    let info = scan(&path.to_string_lossy(), timeout)?.into_media_info()?;
+    let mut scan = scan(&path.to_string_lossy(), timeout)?;
+    if let Some(video) = scan.video.as_mut().filter(|video| video.orientation.is_none()) {
+        // Matroska's rotation, which GStreamer 1.22 does not report (local files only).
+        video.orientation = super::matroska::orientation(path);
+    }
+    let info = scan.into_media_info()?;
     tracing::debug!(
         frames = info.frame_index.len(),
         keyframes = info.frame_index.keyframes().len(),

@@ -173,10 +173,7 @@ fn the_viewer_plays_steps_and_draws_each_frames_boxes() {
     let video = moving_mp4();
     let uuid = server.import(&video, Some(&detections));
     server.import(&small_mp4(), None);
-    let token = String::from_utf8(server.cli(&["token", "--all-files"]).stdout)
-        .unwrap()
-        .trim()
-        .to_owned();
+    let token = server.all_files_token();
 
     let browser = Browser::start(1280, 800);
     browser.goto(&server.url(&format!("/ui/#access_token={token}")));

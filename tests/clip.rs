@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use common::{
     assert_json_error, awkward_copy, bframes_mp4, client, edit_list_mp4, faststart_mp4,
     ffmpeg_frame, frame_count, lavfi_h264, ntsc_mp4, offset_ts, psnr, source, vfr_mkv, vp9_webm,
-    Server,
+    Server, Session,
 };
 
 /// One stream of a clip, as ffprobe counts it.
@@ -72,24 +72,20 @@ enum Sound {
     Covering,
 }
 
-struct Clips {
-    server: Server,
-    token: String,
-    dir: tempfile::TempDir,
+/// A session that asks for clips.
+struct Clips(Session);
+
+impl std::ops::Deref for Clips {
+    type Target = Session;
+
+    fn deref(&self) -> &Session {
+        &self.0
+    }
 }
 
 impl Clips {
     fn new() -> Self {
-        let server = Server::start();
-        let token = String::from_utf8(server.cli(&["token", "--all-files"]).stdout)
-            .unwrap()
-            .trim()
-            .to_owned();
-        Clips {
-            server,
-            token,
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Clips(Session::start())
     }
 
     fn path(&self, uuid: &str, query: &str) -> String {
@@ -97,11 +93,7 @@ impl Clips {
     }
 
     fn get(&self, uuid: &str, query: &str) -> reqwest::blocking::Response {
-        client()
-            .get(self.server.url(&self.path(uuid, query)))
-            .bearer_auth(&self.token)
-            .send()
-            .unwrap()
+        self.0.get(&self.path(uuid, query))
     }
 
     /// The clip, saved to a file; checks the status and headers.

@@ -8,7 +8,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::{client, ffprobe_values, generated, Server};
+use common::{ffprobe_values, generated, Session};
 
 /// 1 s of testsrc2 at `size`, H.264 with `tags` (ffmpeg's colour options).
 fn video(name: &str, size: &str, tags: &[&str]) -> PathBuf {
@@ -42,60 +42,30 @@ fn described_as(profile: &[u8], text: &str) -> bool {
     profile.windows(utf16.len()).any(|w| w == utf16.as_slice())
 }
 
-struct Case {
-    server: Server,
-    token: String,
-    dir: tempfile::TempDir,
-}
-
-impl Case {
-    fn new() -> Self {
-        let server = Server::start();
-        let token = String::from_utf8(server.cli(&["token", "--all-files"]).stdout)
-            .unwrap()
-            .trim()
-            .to_owned();
-        Case {
-            server,
-            token,
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn get(&self, uuid: &str, what: &str) -> Vec<u8> {
-        let path = format!("/api/v1/file/{uuid}/{what}");
-        let response = client()
-            .get(self.server.url(&path))
-            .bearer_auth(&self.token)
-            .send()
-            .unwrap();
-        assert_eq!(response.status(), 200, "{path}");
-        response.bytes().unwrap().to_vec()
-    }
-
-    /// A thumbnail of `video`, and the colour description of a clip of it (ffprobe's
-    /// `color_space,color_transfer,color_primaries`).
-    fn outputs(&self, video: &Path) -> (Vec<u8>, String) {
-        let uuid = self.server.import(video, None);
-        let jpeg = self.get(&uuid, "thumbnail?frame=5");
-        let clip = self.dir.path().join(format!("{uuid}.ts"));
-        std::fs::write(&clip, self.get(&uuid, "clip?start_frame=0&end_frame=4")).unwrap();
-        let entry = "stream=color_space,color_transfer,color_primaries";
-        let description = ffprobe_values(&clip, "v:0", entry).remove(0);
-        (jpeg, description)
-    }
+/// A thumbnail of `video`, and the colour description of a clip of it (ffprobe's
+/// `color_space,color_transfer,color_primaries`).
+fn outputs(session: &Session, video: &Path) -> (Vec<u8>, String) {
+    let uuid = session.server.import(video, None);
+    let jpeg = session.save(&format!("/api/v1/file/{uuid}/thumbnail?frame=5"), "t.jpg");
+    let clip = session.save(
+        &format!("/api/v1/file/{uuid}/clip?start_frame=0&end_frame=4"),
+        &format!("{uuid}.ts"),
+    );
+    let entry = "stream=color_space,color_transfer,color_primaries";
+    let description = ffprobe_values(&clip, "v:0", entry).remove(0);
+    (std::fs::read(jpeg).unwrap(), description)
 }
 
 #[test]
 fn outputs_are_tagged_with_the_colours_used() {
-    let case = Case::new();
+    let session = Session::start();
 
-    let (hd_jpeg, hd_clip) = case.outputs(&video("colour-hd.mp4", "1280x720", &[]));
+    let (hd_jpeg, hd_clip) = outputs(&session, &video("colour-hd.mp4", "1280x720", &[]));
     assert_eq!(hd_clip, "bt709,bt709,bt709");
     let srgb = icc_profile(&hd_jpeg).expect("an ICC profile").to_vec();
     assert!(described_as(&srgb, "sRGB built-in"));
 
-    let (sd_jpeg, sd_clip) = case.outputs(&video("colour-sd.mp4", "640x480", &[]));
+    let (sd_jpeg, sd_clip) = outputs(&session, &video("colour-sd.mp4", "640x480", &[]));
     assert_eq!(sd_clip, "smpte170m,smpte170m,smpte170m");
     // Players show SD video's values on sRGB displays as they are.
     assert_eq!(icc_profile(&sd_jpeg), Some(srgb.as_slice()));
@@ -108,7 +78,7 @@ fn outputs_are_tagged_with_the_colours_used() {
         "-color_trc",
         "bt2020-10",
     ];
-    let (wide_jpeg, wide_clip) = case.outputs(&video("colour-bt2020.mp4", "640x360", &bt2020));
+    let (wide_jpeg, wide_clip) = outputs(&session, &video("colour-bt2020.mp4", "640x360", &bt2020));
     assert_eq!(wide_clip, "bt2020nc,bt2020-10,bt2020");
     let wide = icc_profile(&wide_jpeg).expect("an ICC profile");
     assert!(described_as(wide, "Bt2020 primaries, sRGB curve"));
@@ -121,11 +91,11 @@ fn outputs_are_tagged_with_the_colours_used() {
         "-color_trc",
         "smpte2084",
     ];
-    let (pq_jpeg, _) = case.outputs(&video("colour-pq.mp4", "640x360", &pq));
+    let (pq_jpeg, _) = outputs(&session, &video("colour-pq.mp4", "640x360", &pq));
     assert_eq!(icc_profile(&pq_jpeg), None);
 
     // ffmpeg reads the profile as the JPEG's.
-    let jpeg = case.dir.path().join("hd.jpg");
+    let jpeg = session.dir.path().join("hd.jpg");
     std::fs::write(&jpeg, &hd_jpeg).unwrap();
     let side_data = ffprobe_values(&jpeg, "v:0", "frame_side_data=side_data_type");
     assert!(

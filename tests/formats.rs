@@ -375,10 +375,7 @@ fn check(m: &Matrix, kind: &Kind) -> Result<Measured, String> {
 fn every_format_matches_ffmpeg() {
     require_encoders();
     let server = Server::start();
-    let token = String::from_utf8(server.cli(&["token", "--all-files"]).stdout)
-        .unwrap()
-        .trim()
-        .to_owned();
+    let token = server.all_files_token();
     let m = Matrix {
         server,
         token,

@@ -23,12 +23,6 @@ fn detections(dir: &Path, name: &str, x: u32) -> std::path::PathBuf {
     path
 }
 
-fn token(server: &Server) -> String {
-    let output = server.cli(&["token", "--all-files"]);
-    assert!(output.status.success());
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
 /// Status, the headers that must agree, and the body.
 #[derive(Debug, PartialEq)]
 struct Answer {
@@ -108,7 +102,7 @@ fn two_instances_on_one_postgres_catalog_answer_alike_and_see_reimports_at_once(
     let nginx = Nginx::start(root.path());
     let a = Server::start_with(&[("FRAMECAST_CATALOG", &db.url)]);
     let b = Server::start_with(&[("FRAMECAST_CATALOG", &db.url)]);
-    let (token_a, token_b) = (token(&a), token(&b));
+    let (token_a, token_b) = (a.all_files_token(), b.all_files_token());
     let dir = tempfile::tempdir().unwrap();
     let first = detections(dir.path(), "first.jsonl", 20);
 

@@ -58,10 +58,7 @@ fn files_detections_traces_and_frames() {
     let a = server.import(&video, Some(&detections));
     let b = server.import(&small_mp4(), None);
     let c = server.import(&edit_list_mp4(), None);
-    let all = String::from_utf8(server.cli(&["token", "--all-files"]).stdout)
-        .unwrap()
-        .trim()
-        .to_owned();
+    let all = server.all_files_token();
 
     // A token for one file sees that file only.
     let only_a = server.token(&[&a]);

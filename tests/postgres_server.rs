@@ -29,12 +29,6 @@ fn thumbnail(server: &Server, token: &str, uuid: &str, frame: u32) -> reqwest::b
         .unwrap()
 }
 
-fn token(server: &Server) -> String {
-    let output = server.cli(&["token", "--all-files"]);
-    assert!(output.status.success());
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
 #[test]
 fn import_and_serve_from_postgres_as_from_sqlite() {
     let db = TestDatabase::create();
@@ -75,7 +69,7 @@ fn import_and_serve_from_postgres_as_from_sqlite() {
         detections.to_str().unwrap(),
     ]);
     assert!(imported.status.success());
-    let (pg_token, sqlite_token) = (token(&pg), token(&sqlite));
+    let (pg_token, sqlite_token) = (pg.all_files_token(), sqlite.all_files_token());
     for frame in [0, 25, 49] {
         let from_pg = thumbnail(&pg, &pg_token, &uuid, frame);
         let from_sqlite = thumbnail(&sqlite, &sqlite_token, &uuid, frame);
@@ -135,7 +129,7 @@ fn postgres_going_away_gives_503_until_it_is_back() {
         .replacen("postgres@", "postgres:hunter2@", 1);
     let server = Server::start_with(&[("FRAMECAST_CATALOG", &url)]);
     let uuid = server.import(&small_mp4(), None);
-    let token = token(&server);
+    let token = server.all_files_token();
     assert_eq!(thumbnail(&server, &token, &uuid, 1).status(), 200);
 
     runtime.block_on(relay.stop());

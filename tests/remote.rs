@@ -27,12 +27,6 @@ fn detections(dir: &Path) -> PathBuf {
     path
 }
 
-fn token(server: &Server) -> String {
-    let output = server.cli(&["token", "--all-files"]);
-    assert!(output.status.success());
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
 fn get(server: &Server, token: &str, path: &str) -> reqwest::blocking::Response {
     client()
         .get(server.url(path))
@@ -191,7 +185,7 @@ fn http_origin_files_are_served_as_local_files() {
     let remote = import(&server, &nginx.url("a.mp4"), &detections);
     let listing = String::from_utf8(server.cli(&["files"]).stdout).unwrap();
     assert!(listing.contains(&nginx.url("a.mp4")), "{listing}");
-    let token = token(&server);
+    let token = server.all_files_token();
     assert_served_as_local(&server, &token, &local, &remote, &file);
 
     // Origin requests per thumbnail (a fresh frame: no cache).
@@ -229,7 +223,7 @@ fn changed_missing_down_and_stalling_origins() {
     let detections = detections(dir.path());
     let a = import(&server, &nginx.url("a.mp4"), &detections);
     let b = import(&server, &nginx.url("b.mp4"), &detections);
-    let token = token(&server);
+    let token = server.all_files_token();
     body(
         get(
             &server,
@@ -320,7 +314,7 @@ fn an_origin_failing_inside_the_pipeline_is_a_502() {
     let server = Server::start();
     let dir = tempfile::tempdir().unwrap();
     let uuid = import(&server, &nginx.url("a.mp4"), &detections(dir.path()));
-    let token = token(&server);
+    let token = server.all_files_token();
     // The same origin comes back answering HEAD as before and every GET with 503: the
     // check passes, souphttpsrc's read fails.
     let port = nginx.port;
@@ -353,7 +347,7 @@ fn s3_objects_are_served_as_local_files() {
     let detections = detections(dir.path());
     let local = import(&server, video.to_str().unwrap(), &detections);
     let remote = import(&server, "s3://media/videos/a.mp4", &detections);
-    let token = token(&server);
+    let token = server.all_files_token();
     let file = std::fs::read(&video).unwrap();
     assert_served_as_local(&server, &token, &local, &remote, &file);
 

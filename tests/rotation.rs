@@ -8,20 +8,25 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use common::{
-    assert_json_error, client, decode_rgb, ffmpeg_frame, frame_count, generated, lavfi_h264, psnr,
-    source, Server,
+    assert_json_error, decode_rgb, ffmpeg_frame, frame_count, generated, lavfi_h264, psnr, source,
+    Session,
 };
 
-/// 320x240 landscape with motion, 2 s at 25 fps, stream-copied with a display rotation of
-/// `degrees` (the `rotate` tag ffmpeg turns into the track matrix; ffprobe then shows the
-/// side data `rotation`, ffmpeg's decode turns the picture by it).
-fn rotated_mp4(degrees: u32) -> PathBuf {
-    let landscape = lavfi_h264(
+/// 320x240 landscape with motion, 2 s at 25 fps.
+fn landscape() -> PathBuf {
+    lavfi_h264(
         "rotation-source.mp4",
         &source("320x240", "25", "2"),
         None,
         &["-preset", "veryfast", "-g", "25", "-bf", "2"],
-    );
+    )
+}
+
+/// [`landscape`], stream-copied with a display rotation of
+/// `degrees` (the `rotate` tag ffmpeg turns into the track matrix; ffprobe then shows the
+/// side data `rotation`, ffmpeg's decode turns the picture by it).
+fn rotated_mp4(degrees: u32) -> PathBuf {
+    let landscape = landscape();
     generated(
         &format!("rotation-{degrees}.mp4"),
         &[
@@ -39,12 +44,7 @@ fn rotated_mp4(degrees: u32) -> PathBuf {
 /// `ProjectionPoseRoll` (mkvpropedit: ffmpeg 5.1 writes no rotation into Matroska; it reads
 /// this one and shows the picture turned).
 fn rolled_mkv(degrees: u32) -> PathBuf {
-    let landscape = lavfi_h264(
-        "rotation-source.mp4",
-        &source("320x240", "25", "2"),
-        None,
-        &["-preset", "veryfast", "-g", "25", "-bf", "2"],
-    );
+    let landscape = landscape();
     let remuxed = generated(
         "rotation-remux.mkv",
         &["-i", landscape.to_str().unwrap(), "-c", "copy"],
@@ -59,44 +59,6 @@ fn rolled_mkv(degrees: u32) -> PathBuf {
         .expect("mkvpropedit runs (Debian package mkvtoolnix)");
     assert!(status.success());
     path
-}
-
-struct Rotated {
-    server: Server,
-    token: String,
-    dir: tempfile::TempDir,
-}
-
-impl Rotated {
-    fn new() -> Self {
-        let server = Server::start();
-        let token = String::from_utf8(server.cli(&["token", "--all-files"]).stdout)
-            .unwrap()
-            .trim()
-            .to_owned();
-        Rotated {
-            server,
-            token,
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn get(&self, path: &str) -> reqwest::blocking::Response {
-        client()
-            .get(self.server.url(path))
-            .bearer_auth(&self.token)
-            .send()
-            .unwrap()
-    }
-
-    /// The body of a 200 at `path`, saved as `name`.
-    fn save(&self, path: &str, name: &str) -> PathBuf {
-        let response = self.get(path);
-        assert_eq!(response.status(), 200, "{path}: {:?}", response.text());
-        let file = self.dir.path().join(name);
-        std::fs::write(&file, response.bytes().unwrap()).unwrap();
-        file
-    }
 }
 
 /// The size ffprobe gives a picture file.
@@ -143,7 +105,7 @@ fn assert_is_frame(
 
 #[test]
 fn thumbnails_crops_and_clips_are_upright() {
-    let r = Rotated::new();
+    let r = Session::start();
     for degrees in [90, 180, 270] {
         let video = rotated_mp4(degrees);
         let uuid = r.server.import(&video, None);
@@ -214,7 +176,7 @@ fn thumbnails_crops_and_clips_are_upright() {
 /// GStreamer 1.22 does not report Matroska's rotation; the import reads it.
 #[test]
 fn matroska_rolls_are_upright() {
-    let r = Rotated::new();
+    let r = Session::start();
     for (degrees, upright) in [(90, (240, 320)), (180, (320, 240)), (270, (240, 320))] {
         let video = rolled_mkv(degrees);
         assert_eq!(
@@ -235,7 +197,7 @@ fn matroska_rolls_are_upright() {
 
 #[test]
 fn explain_reproduces_an_upright_thumbnail() {
-    let r = Rotated::new();
+    let r = Session::start();
     let video = rotated_mp4(90);
     let uuid = r.server.import(&video, None);
     let url = format!("/api/v1/file/{uuid}/thumbnail?frame=7&x=16&y=224&w=96&h=64&width=48");
@@ -270,7 +232,7 @@ fn grey_rotated_mp4() -> PathBuf {
 
 #[test]
 fn detection_boxes_are_in_upright_pixels() {
-    let r = Rotated::new();
+    let r = Session::start();
     // In the upright 240x320 picture: below row 240, where a landscape frame has none.
     let detections = r.dir.path().join("detections.jsonl");
     std::fs::File::create(&detections)

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use common::{
     assert_json_error, awkward_copy, bframes_mp4, client, decode_rgb, edit_list_mp4, ffmpeg_frame,
-    frame_count, long_gop_mp4, ntsc_mp4, offset_ts, psnr, vfr_mkv, vp9_webm, Server,
+    frame_count, long_gop_mp4, ntsc_mp4, offset_ts, psnr, vfr_mkv, vp9_webm, Server, Session,
 };
 
 /// A JPEG (bytes) decoded to RGB24 by ffmpeg, with its size.
@@ -18,30 +18,25 @@ fn jpeg_rgb(jpeg: &[u8]) -> Vec<u8> {
     decode_rgb(&["-i", path.to_str().unwrap(), "-pix_fmt", "rgb24"])
 }
 
-struct Thumbnails {
-    server: Server,
-    token: String,
+/// A session that asks for thumbnails.
+struct Thumbnails(Session);
+
+impl std::ops::Deref for Thumbnails {
+    type Target = Session;
+
+    fn deref(&self) -> &Session {
+        &self.0
+    }
 }
 
 impl Thumbnails {
     fn new() -> Self {
-        let server = Server::start();
-        let token = String::from_utf8(server.cli(&["token", "--all-files"]).stdout)
-            .unwrap()
-            .trim()
-            .to_owned();
-        Thumbnails { server, token }
+        Thumbnails(Session::start())
     }
 
     fn get(&self, uuid: &str, query: &str) -> reqwest::blocking::Response {
-        client()
-            .get(
-                self.server
-                    .url(&format!("/api/v1/file/{uuid}/thumbnail?{query}")),
-            )
-            .bearer_auth(&self.token)
-            .send()
-            .unwrap()
+        self.0
+            .get(&format!("/api/v1/file/{uuid}/thumbnail?{query}"))
     }
 
     fn jpeg(&self, uuid: &str, query: &str) -> Vec<u8> {

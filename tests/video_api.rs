@@ -391,8 +391,7 @@ fn bad_parameters_and_unknown_files() {
         );
         assert!(message.contains(needle), "{message}");
     }
-    let all = f.server.cli(&["token", "--all-files"]);
-    let all = String::from_utf8(all.stdout).unwrap().trim().to_owned();
+    let all = f.server.all_files_token();
     let get = |uuid: &str| {
         client()
             .get(f.server.url(&format!("/api/v1/file/{uuid}/video")))

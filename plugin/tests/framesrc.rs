@@ -9,6 +9,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex, Once};
+use std::time::Duration;
 
 use gst::glib;
 use gst::prelude::*;
@@ -151,6 +152,8 @@ struct Audio {
     first_stream_time: u64,
     samples: u64,
     rate: u32,
+    /// The samples, S16 interleaved.
+    data: Vec<u8>,
 }
 
 #[derive(Debug, Default)]
@@ -260,17 +263,46 @@ fn add_audio(audio: &mut Option<Audio>, sample: &gst::Sample) {
                 .nseconds(),
             samples: 0,
             rate: info.rate(),
+            data: Vec::new(),
         }
     });
     audio.samples += samples;
+    audio
+        .data
+        .extend_from_slice(&buffer.map_readable().unwrap());
 }
 
 /// Plays `framesrc location=path start stop audio` to the end.
 fn decode(path: &Path, start: u64, stop: u64, audio: bool) -> Result<Output, glib::Error> {
+    decode_holding_audio(path, start, stop, audio, Duration::ZERO)
+}
+
+/// As [`decode`], with the audio decoder's thread held back for `hold` before its first
+/// packet, as a loaded machine may.
+fn decode_holding_audio(
+    path: &Path,
+    start: u64,
+    stop: u64,
+    audio: bool,
+    hold: Duration,
+) -> Result<Output, glib::Error> {
     init();
     let pipeline = gst::Pipeline::new();
     let src = framesrc(path, start, stop, audio);
     pipeline.add(&src).unwrap();
+    if !hold.is_zero() {
+        pipeline.connect_deep_element_added(move |_, _, element| {
+            let is_audio_decoder = element.factory().is_some_and(|factory| {
+                factory.klass().contains("Decoder") && factory.klass().contains("Audio")
+            });
+            if let (true, Some(sink)) = (is_audio_decoder, element.static_pad("sink")) {
+                sink.add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                    std::thread::sleep(hold);
+                    gst::PadProbeReturn::Remove
+                });
+            }
+        });
+    }
     let output = collect_output(&pipeline, &src);
     let result = run_to_eos(&pipeline);
     pipeline.set_state(gst::State::Null).unwrap();
@@ -599,6 +631,29 @@ fn check_audio(media: &Media, first: usize, last: usize) {
         "{} samples, {expected} expected",
         audio.samples
     );
+}
+
+/// The same range gives the same audio samples however late the audio decoder's thread
+/// runs: held back until after the video's first frame (and so framesrc's seek), as on a
+/// loaded machine, it decodes nothing before the seek instead of its first packet.
+#[test]
+fn audio_is_the_same_when_its_decoder_runs_late() {
+    let dir = TempDir::new().unwrap();
+    // Noise: every AAC frame is loud and busy, so the decoder's state carries into the next.
+    let args = format!("-f lavfi -i anoisesrc=duration=2:amplitude=0.8 -shortest {H264_AAC}");
+    let path = ffmpeg_marked(&dir, "noise.mp4", ("25", 2), false, &args);
+    let media = Media::new(path, SAME_AS_FFMPEG);
+    let (start, stop) = media.range(10, 30);
+    let audio = |hold| {
+        let output = decode_holding_audio(&media.path, start, stop, true, hold).unwrap();
+        media.check_frames(&output.frames, 10, 30);
+        output.audio.expect("audio").data
+    };
+    let prompt = audio(Duration::ZERO);
+    assert!(!prompt.is_empty());
+    for _ in 0..3 {
+        assert!(audio(Duration::from_millis(300)) == prompt, "other samples");
+    }
 }
 
 #[test]

@@ -78,7 +78,11 @@ pub fn probe(path: &Path) -> Result<MediaInfo, ProbeError> {
     let started = Instant::now();
     let timeout = TIMEOUT_BASE + Duration::from_secs(metadata.len() / TIMEOUT_BYTES_PER_SEC);
     let mut scan = scan(&path.to_string_lossy(), timeout)?;
-    if let Some(video) = scan.video.as_mut().filter(|video| video.orientation.is_none()) {
+    if let Some(video) = scan
+        .video
+        .as_mut()
+        .filter(|video| video.orientation.is_none())
+    {
         // Matroska's rotation, which GStreamer 1.22 does not report (local files only).
         video.orientation = super::matroska::orientation(path);
     }

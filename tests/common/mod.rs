@@ -402,6 +402,13 @@ impl Server {
         uuid
     }
 
+    /// A token from `framecast token --all-files`.
+    pub fn all_files_token(&self) -> String {
+        let output = self.cli(&["token", "--all-files"]);
+        assert!(output.status.success());
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    }
+
     /// A token from `framecast token` for these files.
     pub fn token(&self, files: &[&str]) -> String {
         let mut args = vec!["token"];
@@ -585,6 +592,43 @@ pub fn sample(metrics: &str, series: &str) -> Option<f64> {
         .lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
         .map(|value| value.trim().parse().expect("a number"))
+}
+
+/// A started server, a token for all its files, and a directory for what a test saves:
+/// what most tests of the HTTP API begin with.
+pub struct Session {
+    pub server: Server,
+    pub token: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl Session {
+    pub fn start() -> Self {
+        let server = Server::start();
+        Session {
+            token: server.all_files_token(),
+            server,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// GET `path` with the token.
+    pub fn get(&self, path: &str) -> reqwest::blocking::Response {
+        client()
+            .get(self.server.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .unwrap()
+    }
+
+    /// The body of a 200 at `path`, saved as `name` in the session's directory.
+    pub fn save(&self, path: &str, name: &str) -> PathBuf {
+        let response = self.get(path);
+        assert_eq!(response.status(), 200, "{path}: {:?}", response.text());
+        let file = self.dir.path().join(name);
+        std::fs::write(&file, response.bytes().unwrap()).unwrap();
+        file
+    }
 }
 
 pub fn client() -> reqwest::blocking::Client {

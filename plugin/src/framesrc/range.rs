@@ -38,6 +38,21 @@ pub fn decoder_segment(
     decoder_segment
 }
 
+/// Where to seek for a range starting at `start`: `lead` earlier (see
+/// [`RangeFilter::with_seek_lead`]), else `start` but not before `first`, the stream time at
+/// which the stream's first segment begins (see [`RangeFilter::take_seek`]).
+pub fn seek_position(
+    start: gst::ClockTime,
+    lead: gst::ClockTime,
+    first: Option<gst::ClockTime>,
+) -> gst::ClockTime {
+    if lead > gst::ClockTime::ZERO {
+        start.saturating_sub(lead)
+    } else {
+        start.max(first.unwrap_or_default())
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Video,
@@ -156,12 +171,11 @@ impl RangeFilter {
     /// Called when the stream has begun, from wherever the demuxer started it.
     fn want_seek(&mut self) {
         if self.seek == Seek::NotYet {
-            let first = self.first_stream_time.unwrap_or_default();
-            self.seek = Seek::Wanted(if self.seek_lead > gst::ClockTime::ZERO {
-                self.start.saturating_sub(self.seek_lead)
-            } else {
-                self.start.max(first)
-            });
+            self.seek = Seek::Wanted(seek_position(
+                self.start,
+                self.seek_lead,
+                self.first_stream_time,
+            ));
         }
     }
 

@@ -612,9 +612,10 @@ fn start_decoding_earlier(_: &gst::Pad, info: &mut gst::PadProbeInfo) -> gst::Pa
     gst::PadProbeReturn::Ok
 }
 
-/// Drops H.264 pictures that no other picture refers to and that would be shown before the
-/// decoder's segment starts: the decoder would decode them only to clip them. After a seek
-/// into a long GOP this skips most B-frames between the keyframe and `start`.
+/// Drops H.264 and HEVC pictures that no other picture refers to (see [`skip::Coding`]) and
+/// that would be shown before the decoder's segment starts: the decoder would decode them
+/// only to clip them. After a seek into a long GOP this skips most B-frames between the
+/// keyframe and `start`.
 fn skip_unreferenced_before_start(
     pad: &gst::Pad,
     info: &mut gst::PadProbeInfo,
@@ -637,15 +638,15 @@ fn skip_unreferenced_before_start(
     if end > start {
         return gst::PadProbeReturn::Ok;
     }
-    let Some(framing) = pad
+    let Some(coding) = pad
         .current_caps()
-        .and_then(|caps| skip::H264Framing::from_caps(&caps))
+        .and_then(|caps| skip::Coding::from_caps(&caps))
     else {
         return gst::PadProbeReturn::Ok;
     };
     let unreferenced = buffer
         .map_readable()
-        .is_ok_and(|map| skip::is_non_reference(&map, framing));
+        .is_ok_and(|map| coding.is_non_reference(&map));
     if !unreferenced {
         return gst::PadProbeReturn::Ok;
     }

@@ -30,4 +30,4 @@ for n in 100 1000 5000 8900; do
   awk -v n="$n" -v h="$h" -v f="$f" -v s="$s" -v c="$cached" \
     'BEGIN { printf "%6d %10.3f %10.3f %10.3f %9.2f %12.1f %10.2f\n", n, h, f, s, h / f, s / h, c * 1000 }'
 done
-echo "targets: http/-ss <= 0.5 at each frame; select/http >= 30 at 8900; cached < 5 ms; http flat in N"
+echo "targets: http/-ss <= 0.35 at each frame (issue 13); select/http >= 30 at 8900; cached < 5 ms; http flat in N"

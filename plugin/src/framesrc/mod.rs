@@ -13,9 +13,10 @@
 //!
 //! When `start` is not 0 the element seeks itself (`FLUSH | ACCURATE`, to `start`, no stop) as
 //! soon as decoding has begun, and hides everything decoded before that seek, flushes
-//! included. Video frames come out when `start <= stream time < stop`, within
-//! [`range::TIMESTAMP_TOLERANCE`] for timestamps rounded elsewhere; audio is clipped to the
-//! sample. The first buffer at or after `stop` ends each pad with EOS and tells upstream to
+//! included. Without audio, from an MP4 or MOV, it seeks as soon as the first video packet
+//! reaches the decoder instead, and nothing from before the seek is decoded at all. Video
+//! frames come out when `start <= stream time < stop`, within [`range::TIMESTAMP_TOLERANCE`]
+//! for timestamps rounded elsewhere; audio is clipped to the sample. The first buffer at or after `stop` ends each pad with EOS and tells upstream to
 //! stop, so the demuxer stops reading once all streams are done.
 //!
 //! When the seek goes back to the stream's first video sample and the demuxer stamps it

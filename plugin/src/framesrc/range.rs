@@ -38,6 +38,21 @@ pub fn decoder_segment(
     decoder_segment
 }
 
+/// Where to seek for a range starting at `start`, as `aim` says (see [`SeekAim`]); `first`
+/// is the stream time at which the stream's first segment begins.
+pub fn seek_position(
+    start: gst::ClockTime,
+    aim: SeekAim,
+    first: Option<gst::ClockTime>,
+) -> gst::ClockTime {
+    let first = first.unwrap_or_default();
+    match aim {
+        SeekAim::Start => start.max(first),
+        SeekAim::JustBefore => start.max(first).saturating_sub(gst::ClockTime::NSECOND),
+        SeekAim::Lead(lead) => start.saturating_sub(lead),
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Video,
@@ -172,15 +187,7 @@ impl RangeFilter {
     /// Called when the stream has begun, from wherever the demuxer started it.
     fn want_seek(&mut self) {
         if self.seek == Seek::NotYet {
-            let first = self.first_stream_time.unwrap_or_default();
-            self.seek = Seek::Wanted(match self.aim {
-                SeekAim::Start => self.start.max(first),
-                SeekAim::JustBefore => self
-                    .start
-                    .max(first)
-                    .saturating_sub(gst::ClockTime::NSECOND),
-                SeekAim::Lead(lead) => self.start.saturating_sub(lead),
-            });
+            self.seek = Seek::Wanted(seek_position(self.start, self.aim, self.first_stream_time));
         }
     }
 

@@ -1,59 +1,106 @@
 //! Skipping work before `start`: after a seek the decoder must decode from the preceding
-//! keyframe, but frames nothing refers to (H.264 non-reference pictures, usually most
-//! B-frames) and that are shown before `start` need not be decoded at all.
+//! keyframe, but pictures nothing refers to (H.264 non-reference pictures, HEVC sub-layer
+//! non-reference pictures of the highest sub-layer: usually most B-frames) and that are shown
+//! before `start` need not be decoded at all.
 
-/// How H.264 access units are framed, from the caps' `stream-format`.
+/// How NAL units are framed, from the caps' `stream-format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum H264Framing {
-    /// `avc`/`avc3`: NAL units prefixed by their length in this many bytes.
+pub enum NalFraming {
+    /// `avc`/`avc3`/`hvc1`/`hev1`: NAL units prefixed by their length in this many bytes.
     LengthPrefixed(usize),
     /// `byte-stream`: NAL units after 00 00 01 start codes.
     ByteStream,
 }
 
-impl H264Framing {
-    /// From video/x-h264 caps; `None` for other caps or an unknown framing.
+/// A stream whose unreferenced pictures can be told from their NAL unit headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coding {
+    H264(NalFraming),
+    /// `highest_temporal_id`: the stream's highest sub-layer, from the `hvcC` record.
+    H265 {
+        framing: NalFraming,
+        highest_temporal_id: u8,
+    },
+}
+
+impl Coding {
+    /// From video/x-h264 or video/x-h265 caps; `None` for other caps or an unknown framing,
+    /// and for HEVC without an `hvcC` record (byte-stream): its sub-layers are unknown.
     pub fn from_caps(caps: &gst::CapsRef) -> Option<Self> {
         let s = caps.structure(0)?;
-        if s.name() != "video/x-h264" {
-            return None;
-        }
-        match s.get::<&str>("stream-format").ok()? {
-            "avc" | "avc3" => {
-                let codec_data = s.get::<gst::Buffer>("codec_data").ok()?;
-                let map = codec_data.map_readable().ok()?;
+        let codec_data_byte = |i: usize| {
+            let buffer = s.get::<gst::Buffer>("codec_data").ok()?;
+            let map = buffer.map_readable().ok()?;
+            map.get(i).copied()
+        };
+        match (s.name().as_str(), s.get::<&str>("stream-format").ok()?) {
+            ("video/x-h264", "avc" | "avc3") => {
                 // avcC: lengthSizeMinusOne in the low two bits of byte 4.
-                Some(H264Framing::LengthPrefixed(
-                    (*map.get(4)? & 0x3) as usize + 1,
-                ))
+                let length = (codec_data_byte(4)? & 0x3) as usize + 1;
+                Some(Coding::H264(NalFraming::LengthPrefixed(length)))
             }
-            "byte-stream" => Some(H264Framing::ByteStream),
+            ("video/x-h264", "byte-stream") => Some(Coding::H264(NalFraming::ByteStream)),
+            ("video/x-h265", "hvc1" | "hev1") => {
+                // hvcC byte 21: constantFrameRate (2 bits), numTemporalLayers (3),
+                // temporalIdNested (1), lengthSizeMinusOne (2).
+                let byte = codec_data_byte(21)?;
+                let layers = byte >> 3 & 0x7;
+                (layers > 0).then_some(Coding::H265 {
+                    framing: NalFraming::LengthPrefixed((byte & 0x3) as usize + 1),
+                    highest_temporal_id: layers - 1,
+                })
+            }
             _ => None,
         }
     }
-}
 
-/// Whether this access unit holds coded slices and all of them have `nal_ref_idc == 0`:
-/// no other picture is predicted from it.
-pub fn is_non_reference(access_unit: &[u8], framing: H264Framing) -> bool {
-    let mut slices = 0;
-    for nal in nal_units(access_unit, framing) {
-        let Some(&header) = nal.first() else { continue };
-        let (ref_idc, nal_type) = (header >> 5 & 0x3, header & 0x1f);
-        if (1..=5).contains(&nal_type) {
-            if ref_idc != 0 {
+    /// Whether this access unit holds coded slices and no other picture is predicted from
+    /// any of them.
+    pub fn is_non_reference(&self, access_unit: &[u8]) -> bool {
+        let framing = match *self {
+            Coding::H264(framing) | Coding::H265 { framing, .. } => framing,
+        };
+        let mut slices = 0;
+        for nal in nal_units(access_unit, framing) {
+            let referenced = match *self {
+                Coding::H264(_) => {
+                    let Some(&header) = nal.first() else { continue };
+                    let (ref_idc, nal_type) = (header >> 5 & 0x3, header & 0x1f);
+                    if !(1..=5).contains(&nal_type) {
+                        continue;
+                    }
+                    ref_idc != 0
+                }
+                Coding::H265 {
+                    highest_temporal_id,
+                    ..
+                } => {
+                    let [first, second, ..] = *nal else { continue };
+                    let nal_type = first >> 1 & 0x3f;
+                    if nal_type > 31 {
+                        continue; // Not a coded slice.
+                    }
+                    let layer = (first & 0x1) << 5 | second >> 3;
+                    let temporal_id = (second & 0x7).wrapping_sub(1);
+                    // TRAIL_N, TSA_N, STSA_N, RADL_N, RASL_N, RSV_VCL_N10/12/14: no picture
+                    // of the same sub-layer refers to them, and none is above the highest.
+                    let sub_layer_non_reference = nal_type <= 14 && nal_type % 2 == 0;
+                    !(sub_layer_non_reference && layer == 0 && temporal_id == highest_temporal_id)
+                }
+            };
+            if referenced {
                 return false;
             }
             slices += 1;
         }
+        slices > 0
     }
-    slices > 0
 }
 
-fn nal_units(data: &[u8], framing: H264Framing) -> Vec<&[u8]> {
+fn nal_units(data: &[u8], framing: NalFraming) -> Vec<&[u8]> {
     let mut units = Vec::new();
     match framing {
-        H264Framing::LengthPrefixed(size) => {
+        NalFraming::LengthPrefixed(size) => {
             let mut rest = data;
             while rest.len() > size {
                 let length = rest[..size]
@@ -66,7 +113,7 @@ fn nal_units(data: &[u8], framing: H264Framing) -> Vec<&[u8]> {
                 rest = &rest[size + length..];
             }
         }
-        H264Framing::ByteStream => {
+        NalFraming::ByteStream => {
             // Each unit starts after 00 00 01 and runs to the next start code.
             let starts: Vec<usize> = data
                 .windows(3)
@@ -87,36 +134,104 @@ fn nal_units(data: &[u8], framing: H264Framing) -> Vec<&[u8]> {
 mod tests {
     use super::*;
 
-    /// A 4-byte-length-prefixed access unit of NAL units with these header bytes.
-    fn avc(headers: &[u8]) -> Vec<u8> {
+    /// A 4-byte-length-prefixed access unit of NAL units with these headers.
+    fn units(headers: &[&[u8]]) -> Vec<u8> {
         headers
             .iter()
-            .flat_map(|&h| [0, 0, 0, 2, h, 0x88])
+            .flat_map(|h| {
+                let mut unit = vec![0, 0, 0, h.len() as u8 + 1];
+                unit.extend_from_slice(h);
+                unit.push(0x88);
+                unit
+            })
             .collect()
     }
 
     #[test]
-    fn classifies_slices_by_nal_ref_idc() {
-        let length4 = H264Framing::LengthPrefixed(4);
+    fn classifies_h264_slices_by_nal_ref_idc() {
+        let h264 = Coding::H264(NalFraming::LengthPrefixed(4));
         // SEI (type 6) + non-reference slice (ref_idc 0, type 1).
-        assert!(is_non_reference(&avc(&[0x06, 0x01]), length4));
+        assert!(h264.is_non_reference(&units(&[&[0x06], &[0x01]])));
         // Reference B/P slice (ref_idc 2, type 1) and IDR (ref_idc 3, type 5).
-        assert!(!is_non_reference(&avc(&[0x41]), length4));
-        assert!(!is_non_reference(&avc(&[0x65]), length4));
+        assert!(!h264.is_non_reference(&units(&[&[0x41]])));
+        assert!(!h264.is_non_reference(&units(&[&[0x65]])));
         // Mixed slices: one is referenced, so the picture is.
-        assert!(!is_non_reference(&avc(&[0x01, 0x21]), length4));
+        assert!(!h264.is_non_reference(&units(&[&[0x01], &[0x21]])));
         // No slice at all.
-        assert!(!is_non_reference(&avc(&[0x06]), length4));
-        assert!(!is_non_reference(&[], length4));
+        assert!(!h264.is_non_reference(&units(&[&[0x06]])));
+        assert!(!h264.is_non_reference(&[]));
         // Truncated length: ignored, not a panic.
-        assert!(!is_non_reference(&[0, 0, 9, 9, 0x01], length4));
+        assert!(!h264.is_non_reference(&[0, 0, 9, 9, 0x01]));
     }
 
     #[test]
     fn byte_stream_framing() {
+        let h264 = Coding::H264(NalFraming::ByteStream);
         let bytes = [0, 0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x01, 0x88, 0x80];
-        assert!(is_non_reference(&bytes, H264Framing::ByteStream));
+        assert!(h264.is_non_reference(&bytes));
         let bytes = [0, 0, 1, 0x41, 0x9a, 0, 0, 1, 0x01, 0x88];
-        assert!(!is_non_reference(&bytes, H264Framing::ByteStream));
+        assert!(!h264.is_non_reference(&bytes));
+    }
+
+    /// An HEVC NAL unit header: type, layer 0, this temporal id.
+    fn hevc(nal_type: u8, temporal_id: u8) -> [u8; 2] {
+        [nal_type << 1, temporal_id + 1]
+    }
+
+    #[test]
+    fn classifies_hevc_slices_by_type_and_sub_layer() {
+        let single = Coding::H265 {
+            framing: NalFraming::LengthPrefixed(4),
+            highest_temporal_id: 0,
+        };
+        // Prefix SEI (39) + TRAIL_N (0): unreferenced; TRAIL_R (1), IDR_W_RADL (19),
+        // CRA (21): referenced.
+        assert!(single.is_non_reference(&units(&[&hevc(39, 0), &hevc(0, 0)])));
+        assert!(single.is_non_reference(&units(&[&hevc(8, 0)])));
+        for nal_type in [1, 19, 21] {
+            assert!(!single.is_non_reference(&units(&[&hevc(nal_type, 0)])));
+        }
+        assert!(!single.is_non_reference(&units(&[&hevc(0, 0), &hevc(1, 0)])));
+        assert!(!single.is_non_reference(&units(&[&hevc(39, 0)])));
+        // With sub-layers, a TRAIL_N below the highest may be referred to from above it.
+        let layered = Coding::H265 {
+            framing: NalFraming::LengthPrefixed(4),
+            highest_temporal_id: 2,
+        };
+        assert!(!layered.is_non_reference(&units(&[&hevc(0, 1)])));
+        assert!(layered.is_non_reference(&units(&[&hevc(0, 2)])));
+        // Another layer (nuh_layer_id 1): left alone.
+        assert!(!single.is_non_reference(&units(&[&[0x00, 0x09]])));
+    }
+
+    #[test]
+    fn coding_from_caps() {
+        let hvcc = |byte21: u8| {
+            let mut record = vec![1; 23];
+            record[21] = byte21;
+            gst::Buffer::from_mut_slice(record)
+        };
+        gst::init().unwrap();
+        let caps = gst::Caps::builder("video/x-h265")
+            .field("stream-format", "hvc1")
+            .field("codec_data", hvcc(0x0f))
+            .build();
+        assert_eq!(
+            Coding::from_caps(&caps),
+            Some(Coding::H265 {
+                framing: NalFraming::LengthPrefixed(4),
+                highest_temporal_id: 0
+            })
+        );
+        // Sub-layers unknown: nothing is skipped.
+        let caps = gst::Caps::builder("video/x-h265")
+            .field("stream-format", "hvc1")
+            .field("codec_data", hvcc(0x03))
+            .build();
+        assert_eq!(Coding::from_caps(&caps), None);
+        let caps = gst::Caps::builder("video/x-h265")
+            .field("stream-format", "byte-stream")
+            .build();
+        assert_eq!(Coding::from_caps(&caps), None);
     }
 }

@@ -26,10 +26,21 @@ pub struct Inspection {
     /// `4:2:0`, `4:2:2`, ... as h264parse's caps say.
     pub chroma_format: Option<String>,
     pub bit_depth_luma: Option<u32>,
-    /// `progressive`, `interleaved`, `mixed`.
+    /// `interleaved`, `mixed`, ... when the stream may have fields; h264parse leaves it out
+    /// for progressive streams.
     pub interlace_mode: Option<String>,
+    /// `frame` for progressive streams; `field` ... otherwise.
+    pub coded_picture_structure: Option<String>,
     /// One per time asked about, in order: `None` when no packet was found at that time.
     pub keyframes: Vec<Option<KeyPacket>>,
+}
+
+impl Inspection {
+    /// Frames only, no fields.
+    pub fn progressive(&self) -> bool {
+        matches!(self.interlace_mode.as_deref(), None | Some("progressive"))
+            && matches!(self.coded_picture_structure.as_deref(), None | Some("frame"))
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -82,10 +93,10 @@ pub fn inspect(source: &str, times: &[u64]) -> Result<Inspection, String> {
     });
     let parse_sink = parse.static_pad("sink").expect("h264parse has a sink pad");
     parsebin.connect_pad_added(move |_, pad| {
-        let is_h264 = pad
-            .current_caps()
-            .and_then(|caps| caps.structure(0).map(|s| s.name() == "video/x-h264"))
-            .unwrap_or(false);
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        let is_h264 = caps
+            .structure(0)
+            .is_some_and(|s| s.name() == "video/x-h264");
         if is_h264 && !parse_sink.is_linked() && pad.link(&parse_sink).is_ok() {
             return;
         }
@@ -132,6 +143,7 @@ fn run(
             .as_ref()
             .and_then(|s| s.get::<u32>("bit-depth-luma").ok()),
         interlace_mode: field("interlace-mode"),
+        coded_picture_structure: field("coded-picture-structure"),
         keyframes: Vec::with_capacity(times.len()),
     };
     for &time in times {

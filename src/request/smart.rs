@@ -133,8 +133,11 @@ fn choose(
             inspection.chroma_format, inspection.bit_depth_luma
         ));
     }
-    if inspection.interlace_mode.as_deref() != Some("progressive") {
-        return Err(format!("interlace-mode {:?}", inspection.interlace_mode));
+    if !inspection.progressive() {
+        return Err(format!(
+            "interlaced: {:?} {:?}",
+            inspection.interlace_mode, inspection.coded_picture_structure
+        ));
     }
     if (inspection.width, inspection.height)
         != (Some(media.width as i32), Some(media.height as i32))

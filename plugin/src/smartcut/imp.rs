@@ -252,6 +252,16 @@ impl SmartCut {
         let obj = self.obj();
         let reader = crate::reader::make(location).map_err(|e| self.fail(e.to_string()))?;
         reader.set_property("location", location);
+        // As in framesrc: GStreamer 1.22's qtdemux ends tracks whose edit list starts past
+        // media time 0 early, which would lose packets of a copy near the file's end.
+        if !crate::reader::is_url(location) {
+            let fix = crate::movie_duration::MovieDurationFix::for_file(location.as_ref())
+                .map(std::sync::Arc::new);
+            crate::movie_duration::MovieDurationFix::install(
+                &reader.static_pad("src").expect("reader has a src pad"),
+                move || fix.clone(),
+            );
+        }
         let parsebin = self.make("parsebin")?;
         let parse = self.make("h264parse")?;
         // Parameter sets before every IDR, so that a player can join anywhere.
@@ -276,11 +286,21 @@ impl SmartCut {
             .and_then(|_| gst::Element::link_many([&parse, &filter, &queue]))
             .map_err(|e| self.fail(e.to_string()))?;
         let parse_sink = parse.static_pad("sink").expect("h264parse sink");
+        let weak = obj.downgrade();
+        let sink = parse_sink.clone();
+        parsebin.connect_no_more_pads(move |_| {
+            if let Some(obj) = weak.upgrade() {
+                if !sink.is_linked() {
+                    gst::element_error!(obj, gst::StreamError::WrongType, ["no H.264 stream"]);
+                }
+            }
+        });
         parsebin.connect_pad_added(move |_, pad| {
-            let is_h264 = pad
-                .current_caps()
-                .and_then(|caps| caps.structure(0).map(|s| s.name() == "video/x-h264"))
-                .unwrap_or(false);
+            // A pad may come before its caps are set: its template then says what it gives.
+            let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+            let is_h264 = caps
+                .structure(0)
+                .is_some_and(|s| s.name() == "video/x-h264");
             if is_h264 && !parse_sink.is_linked() {
                 if let Err(e) = pad.link(&parse_sink) {
                     gst::error!(CAT, obj = pad, "cannot link the parser: {e:?}");
@@ -367,6 +387,9 @@ impl SmartCut {
                     }
                     *event = gst::event::Segment::new(&stamp::segment(s.start));
                 }
+                // The demuxer may reach the file's end before the seek's flush: the seek
+                // starts the stream again.
+                (gst::EventView::Eos(_), Phase::AwaitingSeek { .. }) => return consumed(info),
                 (gst::EventView::Eos(_), Phase::Ended) => {
                     copy.phase = Phase::Finished;
                     return Ok(gst::PadProbeReturn::Ok);

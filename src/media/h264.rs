@@ -39,7 +39,10 @@ impl Inspection {
     /// Frames only, no fields.
     pub fn progressive(&self) -> bool {
         matches!(self.interlace_mode.as_deref(), None | Some("progressive"))
-            && matches!(self.coded_picture_structure.as_deref(), None | Some("frame"))
+            && matches!(
+                self.coded_picture_structure.as_deref(),
+                None | Some("frame")
+            )
     }
 }
 

@@ -13,7 +13,7 @@
 use super::query::{Container, QueryParams};
 use super::stream::{Coding, SmartCut, StreamJob};
 use super::PlanError;
-use crate::media::h264::Inspection;
+use crate::media::h264::{Inspection, KeyPacket};
 use crate::media::Orientation;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,13 +144,29 @@ fn choose(
     {
         return Err("the stream's size is not the decoded picture's".into());
     }
-    let (heads, tails) = inspection.keyframes.split_at(candidates.heads.len());
-    let idr = |packets: &[Option<crate::media::h264::KeyPacket>], frames: &[u32]| {
+    let (copy_first, copy_end, delay) = boundaries(candidates, &inspection.keyframes)?;
+    Ok(SmartCut {
+        copy_first,
+        copy_end,
+        reorder_delay_ns: delay,
+    })
+}
+
+/// The first IDR picture among the heads and the last among the tails after it, with their
+/// reorder delay, from the packets found at the candidates (heads', then tails').
+fn boundaries(
+    candidates: &Candidates,
+    packets: &[Option<KeyPacket>],
+) -> Result<(u32, u32, u64), String> {
+    let (heads, tails) = packets.split_at(candidates.heads.len().min(packets.len()));
+    let idr = |packets: &[Option<KeyPacket>], frames: &[u32]| {
         packets
             .iter()
             .zip(frames)
             .filter_map(|(packet, &frame)| match packet {
-                Some(p) if p.idr && p.reorder_delay_ns >= 0 => Some((frame, p.reorder_delay_ns)),
+                Some(p) if p.idr && p.reorder_delay_ns >= 0 => {
+                    Some((frame, p.reorder_delay_ns as u64))
+                }
                 _ => None,
             })
             .collect::<Vec<_>>()
@@ -168,9 +184,51 @@ fn choose(
             "reorder delays {delay} and {tail_delay} ns at the boundaries"
         ));
     }
-    Ok(SmartCut {
-        copy_first,
-        copy_end,
-        reorder_delay_ns: delay as u64,
-    })
+    Ok((copy_first, copy_end, delay))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet(idr: bool, delay: i64) -> Option<KeyPacket> {
+        Some(KeyPacket {
+            idr,
+            reorder_delay_ns: delay,
+        })
+    }
+
+    #[test]
+    fn copies_between_the_nearest_idr_pictures() {
+        let candidates = Candidates {
+            heads: vec![25, 50, 75],
+            tails: vec![125, 100, 75],
+        };
+        let d = 80_000_000;
+        let all_idr = vec![packet(true, d); 6];
+        assert_eq!(boundaries(&candidates, &all_idr), Ok((25, 125, d as u64)));
+        // Open-GOP I-frames (not IDR) are skipped at either end; a missing packet too.
+        let some = [
+            packet(false, d),
+            packet(true, d),
+            packet(true, d),
+            None,
+            packet(false, d),
+            packet(true, d),
+        ];
+        assert_eq!(boundaries(&candidates, &some), Ok((50, 75, d as u64)));
+        // Nothing after the first IDR picture: no copy.
+        let late = [
+            packet(false, d),
+            packet(false, d),
+            packet(true, d),
+            packet(false, d),
+            packet(false, d),
+            packet(true, d),
+        ];
+        assert!(boundaries(&candidates, &late).is_err());
+        // Different reorder delays at the two ends cannot be spliced.
+        let mixed = [packet(true, d), None, None, packet(true, 0), None, None];
+        assert!(boundaries(&candidates, &mixed).is_err());
+    }
 }

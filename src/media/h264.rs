@@ -132,8 +132,10 @@ fn run(
     pipeline
         .set_state(gst::State::Playing)
         .map_err(|_| failure())?;
-    let first = sink.try_pull_sample(PULL_TIMEOUT).ok_or_else(failure)?;
-    let caps = first
+    // Not kept: appsink (1.22) reuses its last sample, and warns when someone still holds it.
+    let caps = sink
+        .try_pull_sample(PULL_TIMEOUT)
+        .ok_or_else(failure)?
         .caps()
         .and_then(|caps| caps.structure(0).map(|s| s.to_owned()));
     let field = |name: &str| caps.as_ref().and_then(|s| s.get::<String>(name).ok());

@@ -57,6 +57,24 @@ pub async fn apply(job: &mut StreamJob, query: &QueryParams) -> Result<(), PlanE
             return Ok(());
         }
     };
+    // The nearest keyframes first: in most files they are IDR pictures, and each keyframe
+    // tried costs a seek before the first byte.
+    let nearest = Candidates {
+        heads: candidates.heads[..1].to_vec(),
+        tails: candidates.tails[..1].to_vec(),
+    };
+    let mut decision = inspect_and_choose(job, &nearest).await;
+    if decision.is_err() && candidates != nearest {
+        decision = inspect_and_choose(job, &candidates).await;
+    }
+    match decision {
+        Ok(cut) => job.coding = Coding::Smart(cut),
+        Err(why) => tracing::info!(file = %job.file.uuid, why, "clip re-encoded: no smart cut"),
+    }
+    Ok(())
+}
+
+async fn inspect_and_choose(job: &StreamJob, candidates: &Candidates) -> Result<SmartCut, String> {
     let index = &job.file.media.frame_index;
     let times: Vec<u64> = candidates
         .heads
@@ -65,16 +83,11 @@ pub async fn apply(job: &mut StreamJob, query: &QueryParams) -> Result<(), PlanE
         .map(|&k| index.timestamp(k).expect("keyframes are frames"))
         .collect();
     let source = job.source.clone();
-    let inspected =
+    let inspection =
         tokio::task::spawn_blocking(move || crate::media::h264::inspect(&source, &times))
             .await
-            .map_err(|e| e.to_string())
-            .and_then(|result| result);
-    match inspected.and_then(|inspection| choose(job, &candidates, &inspection)) {
-        Ok(cut) => job.coding = Coding::Smart(cut),
-        Err(why) => tracing::info!(file = %job.file.uuid, why, "clip re-encoded: no smart cut"),
-    }
-    Ok(())
+            .map_err(|e| e.to_string())??;
+    choose(job, candidates, &inspection)
 }
 
 /// The candidates from what the record says, or why there is no smart cut.

@@ -109,7 +109,7 @@ impl SmartCut {
         obj.add(&concat).map_err(|e| self.fail(e.to_string()))?;
 
         if s.start < s.copy_start {
-            let end = self.edge(&s, &location, &encoder, s.start, s.copy_start, None)?;
+            let (end, _) = self.edge(&s, &location, &encoder, s.start, s.copy_start, None)?;
             self.link_part(&end, &concat)?;
         }
         let end = self.copy_part(&s, &location)?;
@@ -119,8 +119,25 @@ impl SmartCut {
             queue.set_property("max-size-buffers", 0u32);
             queue.set_property("max-size-time", 0u64);
             queue.set_property("max-size-bytes", TAIL_QUEUE_BYTES);
-            let end = self.edge(&s, &location, &encoder, s.copy_stop, s.stop, Some(queue))?;
+            let (end, tail_sink) =
+                self.edge(&s, &location, &encoder, s.copy_stop, s.stop, Some(queue))?;
             self.link_part(&end, &concat)?;
+            // The tail starts encoding once the first frame is out: before, its encoder would
+            // take the cores from the head's, and the first byte would come later.
+            let id = tail_sink.add_probe(
+                gst::PadProbeType::BLOCK | gst::PadProbeType::BUFFER,
+                |_, _| gst::PadProbeReturn::Ok,
+            );
+            let gate = Mutex::new(id.map(|id| (tail_sink, id)));
+            concat
+                .static_pad("src")
+                .expect("concat has a src pad")
+                .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+                    if let Some((pad, id)) = gate.lock().unwrap().take() {
+                        pad.remove_probe(id);
+                    }
+                    gst::PadProbeReturn::Remove
+                });
         }
 
         let src = concat.static_pad("src").expect("concat has a src pad");
@@ -170,7 +187,8 @@ impl SmartCut {
             .map_err(|e| self.fail(format!("cannot link a part: {e:?}")))
     }
 
-    /// `framesrc start..stop ! <encoder> [! queue]`, retimed; returns its last src pad.
+    /// `framesrc start..stop ! <encoder> [! queue]`, retimed; returns its last src pad and the
+    /// encoder's sink pad.
     fn edge(
         &self,
         s: &Settings,
@@ -179,7 +197,7 @@ impl SmartCut {
         start: u64,
         stop: u64,
         queue: Option<gst::Element>,
-    ) -> Result<gst::Pad, gst::StateChangeError> {
+    ) -> Result<(gst::Pad, gst::Pad), gst::StateChangeError> {
         let obj = self.obj();
         let source = self.make("framesrc")?;
         source.set_property("location", location);
@@ -192,6 +210,7 @@ impl SmartCut {
         obj.add_many([&source, chain.upcast_ref()])
             .map_err(|e| self.fail(e.to_string()))?;
         let chain_sink = chain.static_pad("sink").expect("ghost sink pad");
+        let encoder_sink = chain_sink.clone();
         source.connect_pad_added(move |_, pad| {
             if pad.name() == "video" {
                 if let Err(e) = pad.link(&chain_sink) {
@@ -243,7 +262,7 @@ impl SmartCut {
                 .map_err(|e| self.fail(format!("{e:?}")))?;
             end = queue.static_pad("src").expect("queue src");
         }
-        Ok(end)
+        Ok((end, encoder_sink))
     }
 
     /// `reader ! parsebin ! h264parse config-interval=-1 ! byte-stream/au ! queue`, cut to the

@@ -119,22 +119,29 @@ impl SmartCut {
             queue.set_property("max-size-buffers", 0u32);
             queue.set_property("max-size-time", 0u64);
             queue.set_property("max-size-bytes", TAIL_QUEUE_BYTES);
-            let (end, tail_sink) =
+            let (end, tail_source) =
                 self.edge(&s, &location, &encoder, s.copy_stop, s.stop, Some(queue))?;
             self.link_part(&end, &concat)?;
-            // The tail starts encoding once the first frame is out: before, its encoder would
-            // take the cores from the head's, and the first byte would come later.
-            let id = tail_sink.add_probe(
-                gst::PadProbeType::BLOCK | gst::PadProbeType::BUFFER,
-                |_, _| gst::PadProbeReturn::Ok,
-            );
-            let gate = Mutex::new(id.map(|id| (tail_sink, id)));
+            // The tail starts (opens the file, seeks, decodes, encodes) once the first frame is
+            // out: before, it would take the cores from the head, and the first byte would come
+            // later. Its output waits behind the head and the copy anyway.
+            tail_source.set_locked_state(true);
+            let tail_source = Mutex::new(Some(tail_source));
             concat
                 .static_pad("src")
                 .expect("concat has a src pad")
-                .add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-                    if let Some((pad, id)) = gate.lock().unwrap().take() {
-                        pad.remove_probe(id);
+                .add_probe(gst::PadProbeType::BUFFER, move |pad, _| {
+                    if let Some(source) = tail_source.lock().unwrap().take() {
+                        // Not on the streaming thread: a state change may wait for it.
+                        let Some(element) = pad.parent_element() else {
+                            return gst::PadProbeReturn::Remove;
+                        };
+                        element.call_async(move |_| {
+                            source.set_locked_state(false);
+                            if source.sync_state_with_parent().is_err() {
+                                gst::error!(CAT, obj = source, "cannot start the tail");
+                            }
+                        });
                     }
                     gst::PadProbeReturn::Remove
                 });
@@ -188,7 +195,7 @@ impl SmartCut {
     }
 
     /// `framesrc start..stop ! <encoder> [! queue]`, retimed; returns its last src pad and the
-    /// encoder's sink pad.
+    /// framesrc.
     fn edge(
         &self,
         s: &Settings,
@@ -197,7 +204,7 @@ impl SmartCut {
         start: u64,
         stop: u64,
         queue: Option<gst::Element>,
-    ) -> Result<(gst::Pad, gst::Pad), gst::StateChangeError> {
+    ) -> Result<(gst::Pad, gst::Element), gst::StateChangeError> {
         let obj = self.obj();
         let source = self.make("framesrc")?;
         source.set_property("location", location);
@@ -210,7 +217,6 @@ impl SmartCut {
         obj.add_many([&source, chain.upcast_ref()])
             .map_err(|e| self.fail(e.to_string()))?;
         let chain_sink = chain.static_pad("sink").expect("ghost sink pad");
-        let encoder_sink = chain_sink.clone();
         source.connect_pad_added(move |_, pad| {
             if pad.name() == "video" {
                 if let Err(e) = pad.link(&chain_sink) {
@@ -262,7 +268,7 @@ impl SmartCut {
                 .map_err(|e| self.fail(format!("{e:?}")))?;
             end = queue.static_pad("src").expect("queue src");
         }
-        Ok((end, encoder_sink))
+        Ok((end, source))
     }
 
     /// `reader ! parsebin ! h264parse config-interval=-1 ! byte-stream/au ! queue`, cut to the

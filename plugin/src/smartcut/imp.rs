@@ -108,12 +108,20 @@ impl SmartCut {
         concat.set_property("adjust-base", false);
         obj.add(&concat).map_err(|e| self.fail(e.to_string()))?;
 
-        if s.start < s.copy_start {
+        // What starts (opens the file, seeks, decodes, encodes) only once the first frame is
+        // out: the parts after the first, whose output waits for it anyway. Started with it,
+        // they would take the cores from it and the first byte would come later.
+        let mut deferred = Vec::new();
+        let head = s.start < s.copy_start;
+        if head {
             let (end, _) = self.edge(&s, &location, &encoder, s.start, s.copy_start, None)?;
             self.link_part(&end, &concat)?;
         }
-        let end = self.copy_part(&s, &location)?;
+        let (end, copy) = self.copy_part(&s, &location)?;
         self.link_part(&end, &concat)?;
+        if head {
+            deferred.push(copy);
+        }
         if s.copy_stop < s.stop {
             let queue = self.make("queue")?;
             queue.set_property("max-size-buffers", 0u32);
@@ -122,30 +130,30 @@ impl SmartCut {
             let (end, tail_source) =
                 self.edge(&s, &location, &encoder, s.copy_stop, s.stop, Some(queue))?;
             self.link_part(&end, &concat)?;
-            // The tail starts (opens the file, seeks, decodes, encodes) once the first frame is
-            // out: before, it would take the cores from the head, and the first byte would come
-            // later. Its output waits behind the head and the copy anyway.
-            tail_source.set_locked_state(true);
-            let tail_source = Mutex::new(Some(tail_source));
-            concat
-                .static_pad("src")
-                .expect("concat has a src pad")
-                .add_probe(gst::PadProbeType::BUFFER, move |pad, _| {
-                    if let Some(source) = tail_source.lock().unwrap().take() {
-                        // Not on the streaming thread: a state change may wait for it.
-                        let Some(element) = pad.parent_element() else {
-                            return gst::PadProbeReturn::Remove;
-                        };
-                        element.call_async(move |_| {
-                            source.set_locked_state(false);
-                            if source.sync_state_with_parent().is_err() {
-                                gst::error!(CAT, obj = source, "cannot start the tail");
-                            }
-                        });
-                    }
-                    gst::PadProbeReturn::Remove
-                });
+            deferred.push(tail_source);
         }
+        for element in &deferred {
+            element.set_locked_state(true);
+        }
+        let deferred = Mutex::new(deferred);
+        concat
+            .static_pad("src")
+            .expect("concat has a src pad")
+            .add_probe(gst::PadProbeType::BUFFER, move |pad, _| {
+                let elements = std::mem::take(&mut *deferred.lock().unwrap());
+                if let Some(parent) = pad.parent_element() {
+                    // Not on the streaming thread: a state change may wait for it.
+                    parent.call_async(move |_| {
+                        for element in elements {
+                            element.set_locked_state(false);
+                            if element.sync_state_with_parent().is_err() {
+                                gst::error!(CAT, obj = element, "cannot start");
+                            }
+                        }
+                    });
+                }
+                gst::PadProbeReturn::Remove
+            });
 
         let src = concat.static_pad("src").expect("concat has a src pad");
         // One caps on the output: the parts differ in profile or level at most (the caller
@@ -273,7 +281,12 @@ impl SmartCut {
 
     /// `reader ! parsebin ! h264parse config-interval=-1 ! byte-stream/au ! queue`, cut to the
     /// packets from the IDR at `copy-start` to the one at `copy-stop`, retimed.
-    fn copy_part(&self, s: &Settings, location: &str) -> Result<gst::Pad, gst::StateChangeError> {
+    /// Returns the queue's src pad and the bin of the rest (started as one, see `build`).
+    fn copy_part(
+        &self,
+        s: &Settings,
+        location: &str,
+    ) -> Result<(gst::Pad, gst::Element), gst::StateChangeError> {
         let obj = self.obj();
         let reader = crate::reader::make(location).map_err(|e| self.fail(e.to_string()))?;
         reader.set_property("location", location);
@@ -304,12 +317,22 @@ impl SmartCut {
         queue.set_property("max-size-buffers", 64u32);
         queue.set_property("max-size-time", 0u64);
         queue.set_property("max-size-bytes", 0u32);
-        obj.add_many([&reader, &parsebin, &parse, &filter, &queue])
+        let branch = gst::Bin::with_name("copy");
+        branch
+            .add_many([&reader, &parsebin, &parse, &filter])
+            .and_then(|_| reader.link(&parsebin))
+            .and_then(|_| parse.link(&filter))
             .map_err(|e| self.fail(e.to_string()))?;
-        reader
-            .link(&parsebin)
-            .and_then(|_| gst::Element::link_many([&parse, &filter, &queue]))
+        let ghost = gst::GhostPad::with_target(&filter.static_pad("src").expect("capsfilter src"))
             .map_err(|e| self.fail(e.to_string()))?;
+        branch
+            .add_pad(&ghost)
+            .map_err(|e| self.fail(e.to_string()))?;
+        obj.add_many([branch.upcast_ref(), &queue])
+            .map_err(|e| self.fail(e.to_string()))?;
+        ghost
+            .link(&queue.static_pad("sink").expect("queue sink"))
+            .map_err(|e| self.fail(format!("{e:?}")))?;
         let parse_sink = parse.static_pad("sink").expect("h264parse sink");
         let weak = obj.downgrade();
         let sink = parse_sink.clone();
@@ -379,7 +402,7 @@ impl SmartCut {
                 }
             },
         );
-        Ok(queue.static_pad("src").expect("queue src"))
+        Ok((queue.static_pad("src").expect("queue src"), branch.upcast()))
     }
 
     /// The copied part's selection and retiming; an `Err` is a stream error.

@@ -37,6 +37,8 @@ struct Settings {
     start: gst::ClockTime,
     /// `None`: to the end.
     stop: Option<gst::ClockTime>,
+    /// Where the video ends, if before `stop` (the audio then goes on to `stop`).
+    video_stop: Option<gst::ClockTime>,
     audio: bool,
     /// Whether the video is decoded and exposed: without it, only the audio (smart-cut clips
     /// copy or encode their video elsewhere, and the audio must not cost a video decode).
@@ -52,6 +54,7 @@ impl Default for Settings {
             location: None,
             start: gst::ClockTime::from_nseconds(DEFAULT_START),
             stop: None,
+            video_stop: None,
             audio: DEFAULT_AUDIO,
             video: DEFAULT_VIDEO,
             decoder_threads: DEFAULT_DECODER_THREADS,
@@ -301,8 +304,16 @@ impl FrameSrc {
         // Everything decoded before our seek is from the wrong place.
         let await_seek = settings.start > gst::ClockTime::ZERO;
         let filter = Mutex::new(
-            RangeFilter::new(kind, settings.start, settings.stop, await_seek)
-                .with_seek_lead(state.seek_lead),
+            RangeFilter::new(
+                kind,
+                settings.start,
+                match kind {
+                    Kind::Video => settings.video_stop.or(settings.stop),
+                    Kind::Audio => settings.stop,
+                },
+                await_seek,
+            )
+            .with_seek_lead(state.seek_lead),
         );
         let weak_ghost = ghost.downgrade();
         let weak_obj = self.obj().downgrade();
@@ -612,6 +623,15 @@ impl ObjectImpl for FrameSrc {
                     .default_value(DEFAULT_STOP)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt64::builder("video-stop")
+                    .nick("Video stop")
+                    .blurb(
+                        "Stream time (ns) at which the video ends, exclusive, when before 'stop' \
+                         (the audio goes on to 'stop'); 18446744073709551615 = at 'stop'",
+                    )
+                    .default_value(DEFAULT_STOP)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("audio")
                     .nick("Audio")
                     .blurb("Also output the first audio stream, on the pad 'audio'")
@@ -654,6 +674,11 @@ impl ObjectImpl for FrameSrc {
                 let stop: u64 = value.get().expect("type checked upstream");
                 settings.stop = (stop != DEFAULT_STOP).then(|| gst::ClockTime::from_nseconds(stop));
             }
+            "video-stop" => {
+                let stop: u64 = value.get().expect("type checked upstream");
+                settings.video_stop =
+                    (stop != DEFAULT_STOP).then(|| gst::ClockTime::from_nseconds(stop));
+            }
             "audio" => settings.audio = value.get().expect("type checked upstream"),
             "video" => settings.video = value.get().expect("type checked upstream"),
             "decoder-threads" => {
@@ -670,6 +695,10 @@ impl ObjectImpl for FrameSrc {
             "start" => settings.start.nseconds().to_value(),
             "stop" => settings
                 .stop
+                .map_or(DEFAULT_STOP, gst::ClockTime::nseconds)
+                .to_value(),
+            "video-stop" => settings
+                .video_stop
                 .map_or(DEFAULT_STOP, gst::ClockTime::nseconds)
                 .to_value(),
             "audio" => settings.audio.to_value(),

@@ -113,9 +113,18 @@ impl SmartCut {
         // they would take the cores from it and the first byte would come later.
         let mut deferred = Vec::new();
         let head = s.start < s.copy_start;
+        // The audio comes from the head's framesrc when there is a head (its video ends at
+        // copy-start, its audio goes on): one file opened less before the first byte.
+        let mut audio_from = None;
         if head {
-            let (end, _) = self.edge(&s, &location, &encoder, s.start, s.copy_start, None)?;
+            let (end, source) = self.edge(&s, &location, &encoder, s.start, s.copy_start, None)?;
             self.link_part(&end, &concat)?;
+            if s.audio {
+                source.set_property("audio", true);
+                source.set_property("video-stop", s.copy_start);
+                source.set_property("stop", s.stop);
+                audio_from = Some(source);
+            }
         }
         let (end, copy) = self.copy_part(&s, &location)?;
         self.link_part(&end, &concat)?;
@@ -180,7 +189,11 @@ impl SmartCut {
         obj.add_pad(&ghost).map_err(|e| self.fail(e.to_string()))?;
 
         if s.audio {
-            self.audio_source(&s, &location)?;
+            let source = match audio_from {
+                Some(source) => source,
+                None => self.audio_source(&s, &location)?,
+            };
+            self.expose_audio(&source);
         } else {
             obj.no_more_pads();
         }
@@ -556,16 +569,27 @@ impl SmartCut {
         Ok(gst::PadProbeReturn::Ok)
     }
 
-    /// `framesrc video=false audio=true` over the whole span, exposed as `audio`.
-    fn audio_source(&self, s: &Settings, location: &str) -> Result<(), gst::StateChangeError> {
-        let obj = self.obj();
+    /// `framesrc video=false audio=true` over the whole span.
+    fn audio_source(
+        &self,
+        s: &Settings,
+        location: &str,
+    ) -> Result<gst::Element, gst::StateChangeError> {
         let source = self.make("framesrc")?;
         source.set_property("location", location);
         source.set_property("start", s.start);
         source.set_property("stop", s.stop);
         source.set_property("audio", true);
         source.set_property("video", false);
-        obj.add(&source).map_err(|e| self.fail(e.to_string()))?;
+        self.obj()
+            .add(&source)
+            .map_err(|e| self.fail(e.to_string()))?;
+        Ok(source)
+    }
+
+    /// Exposes `source`'s `audio` pad as ours, and its no-more-pads as ours.
+    fn expose_audio(&self, source: &gst::Element) {
+        let obj = self.obj();
         let weak = obj.downgrade();
         source.connect_pad_added(move |_, pad| {
             let Some(obj) = weak.upgrade() else { return };
@@ -590,7 +614,6 @@ impl SmartCut {
                 obj.no_more_pads();
             }
         });
-        Ok(())
     }
 }
 

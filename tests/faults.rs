@@ -13,7 +13,8 @@ use common::{
     assert_json_error, client, faststart_mp4, lavfi_h264, sample, small_mp4, source, Server,
 };
 
-/// 60 s, video only: its clip cannot finish into the socket buffers.
+/// 60 s, video only: its clip cannot finish into the socket buffers when re-encoded
+/// (`cut=reencode`: a smart cut would copy most of it at demuxing speed).
 fn long_mp4() -> PathBuf {
     lavfi_h264(
         "faults-long.mp4",
@@ -127,7 +128,7 @@ impl Setup {
 #[test]
 fn a_client_leaving_mid_stream_frees_the_pipeline_within_a_second() {
     let s = Setup::new(&long_mp4(), &[]);
-    let connection = s.open("clip", "start_frame=0&end_frame=1499");
+    let connection = s.open("clip", "start_frame=0&end_frame=1499&cut=reencode");
     // The client stops reading: backpressure holds the pipeline, which stays live (its
     // 1,500 frames cannot all fit in the socket buffers).
     s.assert_pipeline_live_within(Duration::from_secs(10));
@@ -141,7 +142,7 @@ fn a_client_leaving_mid_stream_frees_the_pipeline_within_a_second() {
 fn clients_leaving_while_reading_are_not_counted_as_failures() {
     let s = Setup::new(&long_mp4(), &[]);
     for leave_after in 0..20 {
-        let mut connection = s.open("clip", "start_frame=0&end_frame=1499");
+        let mut connection = s.open("clip", "start_frame=0&end_frame=1499&cut=reencode");
         let mut more = vec![0; 4096 * leave_after];
         connection.read_exact(&mut more).unwrap();
     }
@@ -156,7 +157,7 @@ fn clients_leaving_while_reading_are_not_counted_as_failures() {
 fn a_stalled_client_loses_its_pipeline_and_gets_a_cut_body() {
     let s = Setup::new(&noisy_mp4(), &[("FRAMECAST_STALL_TIMEOUT_SECONDS", "1")]);
     let idle_sockets = s.server.sockets();
-    let mut connection = s.open("clip", "start_frame=0&end_frame=1499");
+    let mut connection = s.open("clip", "start_frame=0&end_frame=1499&cut=reencode");
     let stalled = Instant::now();
     // Freed by the stall timeout (1 s, once the socket buffers are full) while the
     // connection is still open.
@@ -422,7 +423,7 @@ fn a_request_over_the_memory_budget_waits_then_gets_503() {
             .expect("the memory gauge")
     };
     assert_eq!(reserved(), 0.0);
-    let holding = s.open("clip", "start_frame=0&end_frame=1499");
+    let holding = s.open("clip", "start_frame=0&end_frame=1499&cut=reencode");
     assert_eq!(reserved(), (13 << 20) as f64);
     let refused = s.get("thumbnail", "frame=3");
     assert_eq!(refused.headers()["retry-after"], "1");
@@ -455,7 +456,7 @@ fn over_the_limit_a_request_waits_then_gets_503_with_retry_after() {
             ("FRAMECAST_QUEUE_TIMEOUT_SECONDS", "0.3"),
         ],
     );
-    let holding = s.open("clip", "start_frame=0&end_frame=1499");
+    let holding = s.open("clip", "start_frame=0&end_frame=1499&cut=reencode");
     let asked = Instant::now();
     let refused = s.get("clip", "start_frame=0&end_frame=24");
     let waited = asked.elapsed();
@@ -605,7 +606,7 @@ fn sigterm_lets_a_running_stream_finish_refuses_new_connections_and_exits_0() {
 fn sigint_cuts_what_is_still_running_after_the_grace_period_and_exits_0() {
     let mut s = Setup::new(&noisy_mp4(), &[("FRAMECAST_SHUTDOWN_GRACE_SECONDS", "1")]);
     // A client that stops reading: its stream cannot finish within the grace period.
-    let mut stalled = s.open("clip", "start_frame=0&end_frame=1499");
+    let mut stalled = s.open("clip", "start_frame=0&end_frame=1499&cut=reencode");
     let signalled = Instant::now();
     s.server.signal("INT");
     let status = s
@@ -695,8 +696,8 @@ fn over_the_connection_limit_with_every_connection_busy_a_client_gets_503_counte
     );
     // Two streams the clients do not read: both connections are answering a request, so
     // neither can be closed to make room.
-    let first = s.open("clip", "start_frame=0&end_frame=1499");
-    let _second = s.open("clip", "start_frame=0&end_frame=1499");
+    let first = s.open("clip", "start_frame=0&end_frame=1499&cut=reencode");
+    let _second = s.open("clip", "start_frame=0&end_frame=1499&cut=reencode");
     let refused = client().get(s.server.url("/health")).send().unwrap();
     assert!(refused.headers().contains_key("retry-after"));
     assert_json_error(refused, 503, "overloaded");

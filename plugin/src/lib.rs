@@ -9,12 +9,14 @@ mod icc;
 mod jpegpad;
 pub mod movie_duration;
 pub mod reader;
+pub mod smartcut;
 
 pub use detectionoverlay::{detection_color, DetectionOverlay, Mode as DetectionOverlayMode};
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     framesrc::register(plugin)?;
     jpegpad::register(plugin)?;
+    smartcut::register(plugin)?;
     detectionoverlay::register(plugin)
 }
 

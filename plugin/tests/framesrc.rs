@@ -890,3 +890,41 @@ fn fragmented_mp4() {
     media.check_range(b_frame, b_frame);
     check_audio(&media, 3, 40);
 }
+
+/// `video=false`: the span's audio alone, as with video, and no video decoder is made.
+#[test]
+fn audio_alone_decodes_no_video() {
+    init();
+    let dir = TempDir::new().unwrap();
+    let path = ffmpeg_marked(&dir, "av.mp4", NTSC_6S, true, H264_AAC);
+    let media = Media::new(path, SAME_AS_FFMPEG);
+    let (start, stop) = media.range(45, 131);
+    let pipeline = gst::Pipeline::new();
+    let src = framesrc(&media.path, start, stop, true);
+    src.set_property("video", false);
+    let video_decoders = Arc::new(Mutex::new(0));
+    let counted = video_decoders.clone();
+    pipeline.connect_deep_element_added(move |_, _, element| {
+        let klass = element.factory().map(|f| f.klass().to_string());
+        if klass.is_some_and(|k| k.contains("Decoder") && k.contains("Video")) {
+            *counted.lock().unwrap() += 1;
+        }
+    });
+    pipeline.add(&src).unwrap();
+    let output = collect_output(&pipeline, &src);
+    let result = run_to_eos(&pipeline);
+    pipeline.set_state(gst::State::Null).unwrap();
+    result.unwrap();
+    let output = std::mem::take(&mut *output.lock().unwrap());
+    assert!(output.frames.is_empty());
+    assert_eq!(*video_decoders.lock().unwrap(), 0);
+    let audio = output.audio.expect("audio output");
+    let sample_ns = 1e9 / audio.rate as f64;
+    let first_offset = (audio.first_stream_time as f64 - start as f64) / sample_ns;
+    assert!(
+        first_offset.abs() <= 1.0,
+        "audio starts {first_offset} samples late"
+    );
+    let missing = (stop - start) as f64 / sample_ns - audio.samples as f64;
+    assert!(missing.abs() <= 1024.0, "{} samples", audio.samples);
+}

@@ -21,6 +21,8 @@ pub async fn respond(
     let headers = Response::builder()
         .content_type(job.container.content_type())
         .header(header::CACHE_CONTROL, job.cache_control)
+        // How the video was made: `smart` (edges re-encoded, GOPs copied) or `reencode`.
+        .header("x-framecast-cut", job.coding.cut_name())
         .header(
             header::CONTENT_DISPOSITION,
             format!("inline; filename=\"{file_name}\""),

@@ -3,6 +3,7 @@
 
 pub mod codec;
 pub mod frame_index;
+pub mod h264;
 mod matroska;
 pub mod orientation;
 pub mod probe;

@@ -168,6 +168,12 @@ impl ChainUse {
         Ok(bin)
     }
 
+    /// The chain as one gst-launch description, overrides applied: what an element that
+    /// builds the chain itself (`smartcut`'s `encoder`) is given.
+    pub fn description(&self) -> String {
+        self.launch_words().join(" ")
+    }
+
     /// The description's words with each override appended to its element's properties (a
     /// later assignment wins in gst-launch), so the line does what the live pipeline does.
     fn launch_words(&self) -> Vec<String> {

@@ -42,8 +42,9 @@ pub const THUMBNAIL: ChainSpec = ChainSpec {
 
 pub const CLIP_VIDEO: ChainSpec = ChainSpec {
     file: "clip-video.gst",
-    // Set to 0 for fragmented MP4 (see pipeline::stream).
-    overridable: &[("videoenc", "bframes")],
+    // bframes: 0 for fragmented MP4 and smart cuts' edges, which also set aud (see
+    // pipeline::stream).
+    overridable: &[("videoenc", "bframes"), ("videoenc", "aud")],
     shape: Shape::Filter,
     seeks_back: false,
 };

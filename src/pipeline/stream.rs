@@ -3,7 +3,9 @@
 //! framesrc (exactly frames first..=last, and the audio of that span), optionally the
 //! `detectionoverlay` element, then pipelines/clip-video.gst and pipelines/clip-audio.gst
 //! into pipelines/clip-mux.gst (MPEG-TS) or pipelines/clip-mux-mp4.gst (MP4). A job that
-//! copies the video instead demuxes and parses it into the MPEG-TS muxer.
+//! copies the video instead demuxes and parses it into the MPEG-TS muxer; a smart cut's
+//! video comes from framecast's `smartcut` element (edges re-encoded with
+//! pipelines/clip-video.gst, whole GOPs copied), its audio through clip-audio.gst.
 
 use super::body::Expected;
 use super::overlay::Drawing;
@@ -12,7 +14,7 @@ use super::{
     Stage,
 };
 use crate::media::codec::ByteStream;
-use crate::request::{Coding, Container, StreamJob};
+use crate::request::{Coding, Container, SmartCut, StreamJob};
 
 /// The name of the framesrc (`src.video`, `src.audio` in gst-launch terms).
 pub const SOURCE_NAME: &str = "src";
@@ -22,6 +24,7 @@ pub fn composition(job: &StreamJob, files: &PipelineFiles, drawing: &Drawing) ->
     match job.coding {
         Coding::Reencode => reencode(job, files, drawing),
         Coding::Copy(stream) => copy(&job.source, stream, files),
+        Coding::Smart(cut) => smart(job, cut, files),
     }
 }
 
@@ -29,12 +32,14 @@ pub fn composition(job: &StreamJob, files: &PipelineFiles, drawing: &Drawing) ->
 /// about 60 bytes per source pixel (x264's frames in flight, its lookahead and references,
 /// the decoder's frames; a 720p stream measured 55 MB on 2026-12-01, gst-launch RSS less
 /// the 61 MB of an idle process with libav loaded) plus the elements. Copying holds a few
-/// packets.
+/// packets. A smart cut encodes its head and tail at once: two encoders.
 pub fn memory_cost(job: &StreamJob) -> u64 {
     let media = &job.file.media;
+    let encoder = 60 * media.width as u64 * media.height as u64;
     match job.coding {
-        Coding::Reencode => 60 * media.width as u64 * media.height as u64 + (8 << 20),
+        Coding::Reencode => encoder + (8 << 20),
         Coding::Copy(_) => 8 << 20,
+        Coding::Smart(_) => 2 * encoder + (8 << 20),
     }
 }
 
@@ -43,13 +48,82 @@ pub fn memory_cost(job: &StreamJob) -> u64 {
 /// complete).
 pub fn expected(job: &StreamJob) -> Expected {
     let (element, pad) = match job.coding {
-        Coding::Reencode => (SOURCE_NAME, "video"),
+        Coding::Reencode | Coding::Smart(_) => (SOURCE_NAME, "video"),
         Coding::Copy(_) => (COPY_PARSER_NAME, "src"),
     };
     Expected {
         element,
         pad,
         buffers: job.frames().into(),
+    }
+}
+
+/// A short queue at the head of each branch: a new thread, so that decoding works ahead
+/// while the encoder is busy, and the muxer waiting on one stream does not hold up the
+/// other's decoding. Two frames, not the default 10 MB (seven frames of raw 720p), to keep
+/// memory per stream low; more measured no faster.
+fn queue() -> Stage {
+    Stage::Element(
+        ElementSpec::new("queue")
+            .prop("max-size-buffers", Prop::U32(2))
+            .prop("max-size-bytes", Prop::U32(0))
+            .prop("max-size-time", Prop::U64(0)),
+    )
+}
+
+fn chain(files: &PipelineFiles, spec: super::files::ChainSpec) -> ChainUse {
+    ChainUse {
+        chain: files.get(spec).clone(),
+        overrides: Vec::new(),
+    }
+}
+
+/// `smartcut` (see its module): the span's frames, the partial GOPs at the edges re-encoded
+/// with pipelines/clip-video.gst without B-frames (the copied GOPs' reorder delay is kept by
+/// retiming instead) and with access unit delimiters, and the span's audio through
+/// clip-audio.gst. MPEG-TS only.
+fn smart(job: &StreamJob, cut: SmartCut, files: &PipelineFiles) -> Composition {
+    let index = &job.file.media.frame_index;
+    let time = |frame: u32| index.timestamp(frame).expect("planned frames exist");
+    let encoder = ChainUse {
+        chain: files.get(files::CLIP_VIDEO).clone(),
+        overrides: vec![
+            ("videoenc", "bframes", Prop::U32(0)),
+            ("videoenc", "aud", Prop::Bool(true)),
+        ],
+    };
+    let source = ElementSpec::new("smartcut")
+        .named(SOURCE_NAME)
+        .prop("location", Prop::Str(job.source.clone()))
+        .prop("start", Prop::U64(time(job.first)))
+        .prop(
+            "stop",
+            Prop::U64(index.timestamp(job.last + 1).unwrap_or(u64::MAX)),
+        )
+        .prop("copy-start", Prop::U64(time(cut.copy_first)))
+        .prop("copy-stop", Prop::U64(time(cut.copy_end)))
+        .prop("copy-frames", Prop::U32(cut.copy_end - cut.copy_first))
+        .prop("reorder-delay", Prop::U64(cut.reorder_delay_ns))
+        .prop("encoder", Prop::Str(encoder.description()))
+        .prop("audio", Prop::Bool(job.audio));
+    let mut branches = vec![Branch {
+        pad: SourcePad::Named("video"),
+        stages: vec![queue()],
+    }];
+    if job.audio {
+        branches.push(Branch {
+            pad: SourcePad::Named("audio"),
+            stages: vec![queue(), Stage::Chain(chain(files, files::CLIP_AUDIO))],
+        });
+    }
+    Composition {
+        stages: vec![
+            Stage::Element(source),
+            Stage::Mux(Muxing {
+                branches,
+                mux: chain(files, files::CLIP_MUX),
+            }),
+        ],
     }
 }
 
@@ -65,18 +139,6 @@ fn reencode(job: &StreamJob, files: &PipelineFiles, drawing: &Drawing) -> Compos
             chain: files.get(spec).clone(),
             overrides,
         })
-    };
-    // A short queue at the head of each branch: a new thread, so that decoding works ahead
-    // while the encoder is busy, and the muxer waiting on one stream does not hold up the
-    // other's decoding. Two frames, not the default 10 MB (seven frames of raw 720p), to keep
-    // memory per stream low; more measured no faster.
-    let queue = || {
-        Stage::Element(
-            ElementSpec::new("queue")
-                .prop("max-size-buffers", Prop::U32(2))
-                .prop("max-size-bytes", Prop::U32(0))
-                .prop("max-size-time", Prop::U64(0)),
-        )
     };
     let mut video = vec![queue()];
     // Upright before anything is drawn: detection boxes are in the upright picture's pixels.

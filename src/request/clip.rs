@@ -1,5 +1,7 @@
 //! GET /api/v1/file/:file_uuid/clip?start_frame=A&end_frame=B | start_time=S&end_time=E[&fps=F]
-//! [&mode=normal|debug][&audio=on|off][&format=ts|mp4]
+//! [&mode=normal|debug][&audio=on|off][&format=ts|mp4][&cut=smart|reencode]
+//!
+//! Planned re-encoded here; [`super::smart`] then makes it a smart cut where it can.
 
 use super::query::{Mode, QueryParams, StreamParams};
 use super::stream::{self, Coding, Detections, Overlay, StreamJob, FILE_CACHE_CONTROL};
@@ -18,6 +20,8 @@ pub fn plan(
     limits: &Limits,
 ) -> Result<StreamJob, PlanError> {
     let params = StreamParams::parse(query)?;
+    // Checked with the others; applied once the job is known (see `super::smart`).
+    super::smart::parse(query)?;
     let last_frame = file.frame_count().saturating_sub(1) as i64;
     let fps = query
         .number("fps", |v| v > 0.0, "a frame rate above 0, e.g. 25 or 29.97")?

@@ -8,6 +8,7 @@
 mod clip;
 pub mod listing;
 mod query;
+mod smart;
 pub mod storyboard;
 mod stream;
 mod thumbnail;
@@ -20,7 +21,7 @@ use crate::catalog::{Catalog, CatalogError, FileRecord, FileUuid, TraceSpan};
 use crate::storage::{Storage, StorageError};
 
 pub use query::{Audio, Container, Mode, QueryParams, StreamParams};
-pub use stream::{Coding, Detections, Overlay, StreamJob};
+pub use stream::{Coding, Detections, Overlay, SmartCut, StreamJob};
 pub use thumbnail::{Crop, ThumbnailJob};
 
 /// Where the routes below live.
@@ -183,6 +184,10 @@ impl Planner {
             };
             self.storage.check(&file.imported()).await.map_err(failed)?;
             *source = self.storage.source(&file.location).map_err(failed)?;
+        }
+        // After the check: the packets a smart cut is planned from are read from the source.
+        if let (Route::Clip, Job::Stream(job)) = (route, &mut job) {
+            smart::apply(job, query).await?;
         }
         Ok(job)
     }

@@ -36,6 +36,33 @@ pub enum Coding {
     /// The file's own video as it is (the whole file, in a codec MPEG-TS carries; MPEG-TS
     /// only).
     Copy(ByteStream),
+    /// H.264 clips (`cut=smart`): the partial GOPs at the edges re-encoded, the whole GOPs
+    /// between copied (see [`SmartCut`]).
+    Smart(SmartCut),
+}
+
+/// A smart cut's boundaries: frames `first..copy_first` are re-encoded, `copy_first..copy_end`
+/// copied, `copy_end..=last` re-encoded. Both boundaries are IDR pictures (checked in the
+/// file's packets when planning), `first <= copy_first < copy_end <= last + 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SmartCut {
+    pub copy_first: u32,
+    /// Exclusive.
+    pub copy_end: u32,
+    /// The source's PTS - DTS at the copied IDR: the re-encoded frames get DTS = PTS - this,
+    /// so that decoding times increase across the seams.
+    pub reorder_delay_ns: u64,
+}
+
+impl Coding {
+    /// `X-Framecast-Cut`: how the video was made.
+    pub fn cut_name(self) -> &'static str {
+        match self {
+            Coding::Reencode => "reencode",
+            Coding::Copy(_) => "copy",
+            Coding::Smart(_) => "smart",
+        }
+    }
 }
 
 /// What `detectionoverlay` draws.

@@ -18,9 +18,17 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
+/// Every demuxer, to tell containers from streams.
+static DEMUXERS: LazyLock<Vec<gst::ElementFactory>> = LazyLock::new(|| {
+    gst::ElementFactory::factories_with_type(gst::ElementFactoryType::DEMUXER, gst::Rank::MARGINAL)
+        .into_iter()
+        .collect()
+});
+
 const DEFAULT_START: u64 = 0;
 const DEFAULT_STOP: u64 = u64::MAX;
 const DEFAULT_AUDIO: bool = false;
+const DEFAULT_VIDEO: bool = true;
 const DEFAULT_DECODER_THREADS: u32 = 0;
 
 #[derive(Debug, Clone)]
@@ -29,7 +37,12 @@ struct Settings {
     start: gst::ClockTime,
     /// `None`: to the end.
     stop: Option<gst::ClockTime>,
+    /// Where the video ends, if before `stop` (the audio then goes on to `stop`).
+    video_stop: Option<gst::ClockTime>,
     audio: bool,
+    /// Whether the video is decoded and exposed: without it, only the audio (smart-cut clips
+    /// copy or encode their video elsewhere, and the audio must not cost a video decode).
+    video: bool,
     /// The video decoder's `max-threads`, where it has one (the libav decoders); 0: its own
     /// choice.
     decoder_threads: u32,
@@ -41,7 +54,9 @@ impl Default for Settings {
             location: None,
             start: gst::ClockTime::from_nseconds(DEFAULT_START),
             stop: None,
+            video_stop: None,
             audio: DEFAULT_AUDIO,
+            video: DEFAULT_VIDEO,
             decoder_threads: DEFAULT_DECODER_THREADS,
         }
     }
@@ -135,11 +150,14 @@ impl FrameSrc {
                 Some(true.to_value()),
                 move |args| {
                     let caps = args[2].get::<gst::Caps>().expect("signal signature");
-                    let is_audio = caps
-                        .structure(0)
-                        .is_some_and(|s| s.name().starts_with("audio/"));
-                    let audio = this.state.lock().unwrap().settings.audio;
-                    Some((audio || !is_audio).to_value())
+                    let name = caps.structure(0).map(|s| s.name().as_str());
+                    let is_audio = name.is_some_and(|n| n.starts_with("audio/"));
+                    // A container (video/quicktime) is not a video stream: demuxers take it.
+                    let is_video = name.is_some_and(|n| n.starts_with("video/"))
+                        && !DEMUXERS.iter().any(|f| f.can_sink_any_caps(&caps));
+                    let settings = &this.state.lock().unwrap().settings;
+                    let wanted = (settings.audio || !is_audio) && (settings.video || !is_video);
+                    Some(wanted.to_value())
                 }
             ),
         );
@@ -333,7 +351,7 @@ impl FrameSrc {
         let media = caps.as_ref().and_then(|caps| caps.structure(0));
         let mut state = self.state.lock().unwrap();
         let kind = match media.map(|s| s.name().as_str()) {
-            Some("video/x-raw") if state.video.is_none() => Kind::Video,
+            Some("video/x-raw") if state.settings.video && state.video.is_none() => Kind::Video,
             Some("audio/x-raw") if state.settings.audio && state.audio.is_none() => Kind::Audio,
             _ => {
                 gst::debug!(CAT, imp = self, "Not exposing {caps:?}");
@@ -368,8 +386,16 @@ impl FrameSrc {
         let await_seek =
             settings.start > gst::ClockTime::ZERO && !(kind == Kind::Video && state.early_seek);
         let filter = Mutex::new(
-            RangeFilter::new(kind, settings.start, settings.stop, await_seek)
-                .aiming(state.seek_aim),
+            RangeFilter::new(
+                kind,
+                settings.start,
+                match kind {
+                    Kind::Video => settings.video_stop.or(settings.stop),
+                    Kind::Audio => settings.stop,
+                },
+                await_seek,
+            )
+            .aiming(state.seek_aim),
         );
         let weak_ghost = ghost.downgrade();
         let weak_obj = self.obj().downgrade();
@@ -697,10 +723,28 @@ impl ObjectImpl for FrameSrc {
                     .default_value(DEFAULT_STOP)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt64::builder("video-stop")
+                    .nick("Video stop")
+                    .blurb(
+                        "Stream time (ns) at which the video ends, exclusive, when before 'stop' \
+                         (the audio goes on to 'stop'); 18446744073709551615 = at 'stop'",
+                    )
+                    .default_value(DEFAULT_STOP)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecBoolean::builder("audio")
                     .nick("Audio")
                     .blurb("Also output the first audio stream, on the pad 'audio'")
                     .default_value(DEFAULT_AUDIO)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("video")
+                    .nick("Video")
+                    .blurb(
+                        "Decode and output the first video stream on the pad 'video'; false: \
+                         audio only, no video decoded",
+                    )
+                    .default_value(DEFAULT_VIDEO)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecUInt::builder("decoder-threads")
@@ -730,7 +774,13 @@ impl ObjectImpl for FrameSrc {
                 let stop: u64 = value.get().expect("type checked upstream");
                 settings.stop = (stop != DEFAULT_STOP).then(|| gst::ClockTime::from_nseconds(stop));
             }
+            "video-stop" => {
+                let stop: u64 = value.get().expect("type checked upstream");
+                settings.video_stop =
+                    (stop != DEFAULT_STOP).then(|| gst::ClockTime::from_nseconds(stop));
+            }
             "audio" => settings.audio = value.get().expect("type checked upstream"),
+            "video" => settings.video = value.get().expect("type checked upstream"),
             "decoder-threads" => {
                 settings.decoder_threads = value.get().expect("type checked upstream")
             }
@@ -747,7 +797,12 @@ impl ObjectImpl for FrameSrc {
                 .stop
                 .map_or(DEFAULT_STOP, gst::ClockTime::nseconds)
                 .to_value(),
+            "video-stop" => settings
+                .video_stop
+                .map_or(DEFAULT_STOP, gst::ClockTime::nseconds)
+                .to_value(),
             "audio" => settings.audio.to_value(),
+            "video" => settings.video.to_value(),
             "decoder-threads" => settings.decoder_threads.to_value(),
             name => unimplemented!("property {name}"),
         }

@@ -45,7 +45,8 @@ impl Coding {
                 // temporalIdNested (1), lengthSizeMinusOne (2).
                 let byte = codec_data_byte(21)?;
                 let layers = byte >> 3 & 0x7;
-                (layers > 0).then_some(Coding::H265 {
+                // 0: not known, so nothing is skipped.
+                (layers > 0).then(|| Coding::H265 {
                     framing: NalFraming::LengthPrefixed((byte & 0x3) as usize + 1),
                     highest_temporal_id: layers - 1,
                 })

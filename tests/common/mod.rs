@@ -435,14 +435,15 @@ impl Server {
         );
         let line = String::from_utf8(explained.stdout).unwrap();
         assert!(line.contains("gst-launch-1.0"), "{line}");
-        let run = Command::new("sh")
-            .arg("-c")
-            .arg(line.trim())
+        // Bounded: a pipeline that hangs fails the test (status 124) instead of holding it.
+        let run = Command::new("timeout")
+            .args(["120", "sh", "-c", line.trim()])
             .output()
             .unwrap();
         assert!(
             run.status.success(),
-            "{line}: {}",
+            "{line}: {:?} {}",
+            run.status.code(),
             String::from_utf8_lossy(&run.stderr)
         );
         let written = std::fs::read(output).unwrap();

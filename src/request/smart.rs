@@ -82,12 +82,46 @@ async fn inspect_and_choose(job: &StreamJob, candidates: &Candidates) -> Result<
         .chain(&candidates.tails)
         .map(|&k| index.timestamp(k).expect("keyframes are frames"))
         .collect();
+    // The packets of a file as imported do not change: what they said is kept, keyed by the
+    // file as imported and the times asked, and used while the file is unchanged (a remote
+    // one was checked before planning; a local one is looked at here).
+    let file = &job.file;
+    let unchanged = match &file.location {
+        crate::storage::Location::File(path) => std::fs::metadata(path).is_ok_and(|m| {
+            let mtime_ns = m
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .map(|d| d.as_nanos() as i64);
+            m.len() == file.size && mtime_ns == Some(file.mtime_ns)
+        }),
+        _ => true,
+    };
+    let key = format!(
+        "{}/{}/{}/{}/{times:?}",
+        file.uuid,
+        file.size,
+        file.mtime_ns,
+        file.etag.as_deref().unwrap_or_default()
+    );
+    if let Some(inspection) = inspections().get(&key).filter(|_| unchanged) {
+        return choose(job, candidates, &inspection);
+    }
     let source = job.source.clone();
     let inspection =
         tokio::task::spawn_blocking(move || crate::media::h264::inspect(&source, &times))
             .await
             .map_err(|e| e.to_string())??;
+    inspections().insert(key, inspection.clone());
     choose(job, candidates, &inspection)
+}
+
+/// Inspections already made: each saves a demuxer start and a seek per keyframe (about
+/// 10 ms) before a repeated clip's first byte. A few hundred bytes each.
+fn inspections() -> &'static quick_cache::sync::Cache<String, Inspection> {
+    static CACHE: std::sync::LazyLock<quick_cache::sync::Cache<String, Inspection>> =
+        std::sync::LazyLock::new(|| quick_cache::sync::Cache::new(4096));
+    &CACHE
 }
 
 /// The candidates from what the record says, or why there is no smart cut.

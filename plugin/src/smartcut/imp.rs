@@ -143,6 +143,12 @@ impl SmartCut {
         }
         for element in &deferred {
             element.set_locked_state(true);
+            // Started while the pipeline plays: their decodebin's preroll must not make the
+            // pipeline lose its state (a bin posts no EOS while a state change is pending, and
+            // gst-launch then waited forever, about one run in five).
+            if element.find_property("async-handling").is_some() {
+                element.set_property("async-handling", true);
+            }
         }
         let deferred = Mutex::new(deferred);
         concat
@@ -318,13 +324,7 @@ impl SmartCut {
         // Parameter sets before every IDR, so that a player can join anywhere.
         parse.set_property("config-interval", -1i32);
         let filter = self.make("capsfilter")?;
-        filter.set_property(
-            "caps",
-            gst::Caps::builder("video/x-h264")
-                .field("stream-format", "byte-stream")
-                .field("alignment", "au")
-                .build(),
-        );
+        filter.set_property("caps", h264::byte_stream_caps());
         // Waits for the head to finish; bounded, the demuxer then waits too.
         let queue = self.make("queue")?;
         queue.set_property("max-size-buffers", 64u32);

@@ -12,17 +12,18 @@ mkdir -p "$work"
 work=$(cd "$work" && pwd)
 export FRAMECAST_JWT_SECRET=bench FRAMECAST_LOG=warn
 
-# test_video NAME SECONDS: $work/NAME.mp4, 1280x720 30 fps H.264 (GOP 250) + AAC, made once.
+# test_video NAME SECONDS [SIZE] [GOP] [PRESET]: $work/NAME.mp4, 30 fps H.264 (default
+# 1280x720, GOP 250, x264 veryfast) + AAC, made once.
 test_video() {
-  local video=$work/$1.mp4
+  local video=$work/$1.mp4 size=${3:-1280x720} gop=${4:-250} preset=${5:-veryfast}
   if [ ! -s "$video" ]; then
     echo "generating $video..." >&2
     ffmpeg -hide_banner -loglevel error -y \
-      -f lavfi -i "testsrc2=size=1280x720:rate=30:duration=$2" \
+      -f lavfi -i "testsrc2=size=$size:rate=30:duration=$2" \
       -f lavfi -i "sine=frequency=440:duration=$2" \
-      -c:v libx264 -preset veryfast -g 250 -keyint_min 250 -sc_threshold 0 -pix_fmt yuv420p \
-      -c:a aac -shortest "$work/partial.mp4"
-    mv "$work/partial.mp4" "$video"
+      -c:v libx264 -preset "$preset" -g "$gop" -keyint_min "$gop" -sc_threshold 0 \
+      -pix_fmt yuv420p -c:a aac -shortest "$work/partial-$1.mp4"
+    mv "$work/partial-$1.mp4" "$video"
   fi
   echo "$video"
 }

@@ -13,17 +13,7 @@ runs=${1:-3}
 source scripts/bench-lib.sh
 
 # 5 minutes of 1920x1080 30 fps H.264 (GOP 60, closed, B-frames) + AAC, made once.
-video=$work/5min-1080p-gop60.mp4
-if [ ! -s "$video" ]; then
-  echo "generating $video..." >&2
-  ffmpeg -hide_banner -loglevel error -y \
-    -f lavfi -i "testsrc2=size=1920x1080:rate=30:duration=300" \
-    -f lavfi -i "sine=frequency=440:duration=300" \
-    -c:v libx264 -preset superfast -g 60 -keyint_min 60 -sc_threshold 0 -pix_fmt yuv420p \
-    -c:a aac -shortest "$work/partial-1080p.mp4"
-  mv "$work/partial-1080p.mp4" "$video"
-fi
-
+video=$(test_video 5min-1080p-gop60 300 1920x1080 60 superfast)
 serve smartcut "$video" 5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c5c
 
 gop=60

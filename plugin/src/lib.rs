@@ -8,6 +8,7 @@ mod framesrc;
 mod icc;
 mod jpegpad;
 pub mod movie_duration;
+mod nal;
 pub mod reader;
 pub mod smartcut;
 

@@ -67,13 +67,7 @@ pub fn inspect(source: &str, times: &[u64]) -> Result<Inspection, String> {
     let parsebin = make("parsebin")?;
     let parse = make("h264parse")?;
     let filter = make("capsfilter")?;
-    filter.set_property(
-        "caps",
-        gst::Caps::builder("video/x-h264")
-            .field("stream-format", "byte-stream")
-            .field("alignment", "au")
-            .build(),
-    );
+    filter.set_property("caps", gstframecast::smartcut::h264::byte_stream_caps());
     let sink = gst_app::AppSink::builder()
         .sync(false)
         .max_buffers(4)

@@ -6,20 +6,18 @@ const NAL_IDR: u8 = 5;
 
 /// The NAL unit types of an Annex B (byte-stream) access unit, in order.
 pub fn nal_types(au: &[u8]) -> Vec<u8> {
-    let mut types = Vec::new();
-    let mut i = 0;
-    while i + 3 <= au.len() {
-        // A start code is 00 00 01 (a 4-byte one ends the same way).
-        if au[i] == 0 && au[i + 1] == 0 && au[i + 2] == 1 {
-            if let Some(header) = au.get(i + 3) {
-                types.push(header & 0x1f);
-            }
-            i += 3;
-        } else {
-            i += 1;
-        }
-    }
-    types
+    crate::nal::nal_units(au, crate::nal::NalFraming::ByteStream)
+        .iter()
+        .filter_map(|unit| unit.first().map(|header| header & 0x1f))
+        .collect()
+}
+
+/// What a smart cut's packets are: H.264 access units after start codes.
+pub fn byte_stream_caps() -> gst::Caps {
+    gst::Caps::builder("video/x-h264")
+        .field("stream-format", "byte-stream")
+        .field("alignment", "au")
+        .build()
 }
 
 /// Whether an Annex B access unit is an IDR picture: only these start a GOP that no later

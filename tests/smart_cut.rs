@@ -10,7 +10,7 @@ use std::process::Command;
 
 use common::{
     assert_json_error, client, decode_rgb, ffmpeg_frame, ffprobe_values, frame_count, lavfi_h264,
-    psnr, Server,
+    psnr, Session,
 };
 
 /// x264 settings of the sources: B-frames with b-pyramid, a fixed GOP of `gop` frames
@@ -55,24 +55,20 @@ fn media(name: &str, rate: &str, seconds: &str, gop: &str, open: bool, audio: bo
     lavfi_h264(name, &video, audio.then_some(audio_source.as_str()), &extra)
 }
 
-struct Smart {
-    server: Server,
-    token: String,
-    dir: tempfile::TempDir,
+/// A session that asks for clips.
+struct Smart(Session);
+
+impl std::ops::Deref for Smart {
+    type Target = Session;
+
+    fn deref(&self) -> &Session {
+        &self.0
+    }
 }
 
 impl Smart {
     fn new() -> Self {
-        let server = Server::start();
-        let token = String::from_utf8(server.cli(&["token", "--all-files"]).stdout)
-            .unwrap()
-            .trim()
-            .to_owned();
-        Smart {
-            server,
-            token,
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Smart(Session::start())
     }
 
     fn path(uuid: &str, query: &str) -> String {

@@ -339,6 +339,12 @@ impl Puller {
                 self.send(chunk.split().freeze())?;
                 last_output = Instant::now();
             }
+            // First: once the client has left, the body stops the pipeline, and what its
+            // elements say while stopping (a demuxer's "internal data stream error") is no
+            // failure.
+            if self.sender.is_closed() {
+                return Err(Stop::ClientGone);
+            }
             if let Some(error) = first_error(&self.bus) {
                 let detail = match &error {
                     PipelineError::Failed { debug, .. } => debug.clone().unwrap_or_default(),
@@ -346,9 +352,6 @@ impl Puller {
                 };
                 tracing::error!(what = %self.what, %error, %detail, "pipeline failed midway");
                 return Err(Stop::Failed(PipelineFailure::Midway, error.to_string()));
-            }
-            if self.sender.is_closed() {
-                return Err(Stop::ClientGone);
             }
             match self
                 .appsink

@@ -32,7 +32,8 @@ pub fn composition(job: &StreamJob, files: &PipelineFiles, drawing: &Drawing) ->
 /// about 60 bytes per source pixel (x264's frames in flight, its lookahead and references,
 /// the decoder's frames; a 720p stream measured 55 MB on 2026-12-01, gst-launch RSS less
 /// the 61 MB of an idle process with libav loaded) plus the elements. Copying holds a few
-/// packets. A smart cut encodes its head and tail at once: two encoders.
+/// packets. A smart cut encodes its head and tail at once: two encoders (its head's second
+/// decoder thread holds a frame more, little beside them).
 pub fn memory_cost(job: &StreamJob) -> u64 {
     let media = &job.file.media;
     let encoder = 60 * media.width as u64 * media.height as u64;

@@ -1,7 +1,8 @@
 //! Smart-cut clips (issue 15): `/clip` on H.264 re-encodes the partial GOPs at the edges and
 //! copies the whole GOPs between, frame-exact. Checked against ffmpeg and ffprobe on
 //! generated files (GOPs of 25, 50 and 250, B-frames with b-pyramid, an open GOP, 29.97 fps,
-//! with and without AAC), through the real server and `framecast explain`.
+//! with and without AAC), through the real server and `framecast explain`. HEVC is
+//! re-encoded (the clip stays H.264).
 
 mod common;
 
@@ -9,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{
-    assert_json_error, client, decode_rgb, ffmpeg_frame, ffprobe_values, frame_count, lavfi_h264,
-    psnr, Session,
+    assert_json_error, client, decode_rgb, ffmpeg_frame, ffprobe_values, frame_count, generated,
+    lavfi_h264, psnr, Session,
 };
 
 /// x264 settings of the sources: B-frames with b-pyramid, a fixed GOP of `gop` frames
@@ -41,18 +42,27 @@ fn x264(gop: &str, open: bool) -> Vec<String> {
     .collect()
 }
 
+/// The sources' pictures. testsrc2 softened: its sharp patterns re-encode (x264 at
+/// quantizer 23, as pipelines/clip-video.gst says) to 33-34 dB, under the 35 dB the edges are
+/// held to; a wide bar moving 14 pixels a frame keeps neighbouring frames more than 10 dB
+/// apart.
+fn pictures(rate: &str, seconds: &str) -> String {
+    format!(
+        "testsrc2=size=320x240:rate={rate}:duration={seconds},gblur=sigma=3,\
+         drawbox=x='mod(t*350\\,288)':y=0:w=32:h=ih:color=white:t=fill"
+    )
+}
+
 fn media(name: &str, rate: &str, seconds: &str, gop: &str, open: bool, audio: bool) -> PathBuf {
     let audio_source = format!("sine=frequency=440:duration={seconds}");
     let extra = x264(gop, open);
     let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
-    // testsrc2 softened: its sharp patterns re-encode (x264 at quantizer 23, as
-    // pipelines/clip-video.gst says) to 33-34 dB, under the 35 dB the edges are held to; a
-    // wide bar moving 14 pixels a frame keeps neighbouring frames more than 10 dB apart.
-    let video = format!(
-        "testsrc2=size=320x240:rate={rate}:duration={seconds},gblur=sigma=3,\
-         drawbox=x='mod(t*350\\,288)':y=0:w=32:h=ih:color=white:t=fill"
-    );
-    lavfi_h264(name, &video, audio.then_some(audio_source.as_str()), &extra)
+    lavfi_h264(
+        name,
+        &pictures(rate, seconds),
+        audio.then_some(audio_source.as_str()),
+        &extra,
+    )
 }
 
 /// A session that asks for clips.
@@ -138,6 +148,9 @@ impl Smart {
             String::from_utf8_lossy(&output.stderr)
         );
 
+        // (ffprobe lists the stream under the TS program too.)
+        let codecs = ffprobe_values(&clip, "v", "stream=codec_name");
+        assert!(codecs.iter().all(|c| c == "h264"), "{what}: {codecs:?}");
         let frames = last - first + 1;
         assert_eq!(frame_count(&clip), frames, "{what}");
 
@@ -314,6 +327,41 @@ fn open_gops_are_never_copied_across_their_i_frames() {
     let uuid = s.server.import(&open, None);
     s.check(&open, &uuid, (10, 120), "", "reencode", None, true);
     s.check(&open, &uuid, (0, 120), "", "reencode", None, true);
+}
+
+/// Copying HEVC GOPs would make the clip HEVC, where `/clip` promises H.264.
+#[test]
+fn hevc_is_reencoded() {
+    let s = Smart::new();
+    let video = pictures("25", "6");
+    let hevc = generated(
+        "smart-hevc.mp4",
+        &[
+            "-f",
+            "lavfi",
+            "-i",
+            &video,
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440:duration=6",
+            "-shortest",
+            "-c:a",
+            "aac",
+            "-c:v",
+            "libx265",
+            "-preset",
+            "veryfast",
+            "-crf",
+            "18",
+            "-pix_fmt",
+            "yuv420p",
+            "-x265-params",
+            "keyint=25:min-keyint=25:open-gop=0:log-level=error",
+        ],
+    );
+    let uuid = s.server.import(&hevc, None);
+    s.check(&hevc, &uuid, (10, 120), "", "reencode", None, true);
 }
 
 #[test]

@@ -41,6 +41,7 @@ framecast demo: file $demo_uuid (token valid 24 h)
   curl -r 0-99 -o first100.bin -H "Authorization: Bearer $token" http://$listen/api/v1/file/$demo_uuid/video
   curl -o frame450.jpg -H "Authorization: Bearer $token" "http://$listen/api/v1/file/$demo_uuid/thumbnail?frame=450"
   curl -o clip.ts -H "Authorization: Bearer $token" "http://$listen/api/v1/file/$demo_uuid/clip?start_frame=300&end_frame=449&mode=debug"
+  curl -D - -o cut.ts -H "Authorization: Bearer $token" "http://$listen/api/v1/file/$demo_uuid/clip?start_frame=310&end_frame=449"  # X-Framecast-Cut: smart
   curl -o bbox.ts -H "Authorization: Bearer $token" "http://$listen/api/v1/file/$demo_uuid/video/bbox?start=300"
   curl -o trace2.ts -H "Authorization: Bearer $token" "http://$listen/api/v1/file/$demo_uuid/trace/2/video?mode=debug"
   (or play one: ffplay "http://$listen/api/v1/file/$demo_uuid/video/bbox?access_token=$token")

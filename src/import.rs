@@ -4,11 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
 
 use crate::catalog::{Catalog, CatalogError, DetectionRows, FileRecord, FileUuid};
 use crate::media::{self, ProbeError};
-use crate::storage::{Location, Storage, StorageError};
+use crate::storage::{epoch_ns, Location, Storage, StorageError};
 use gstframecast::detections::{self, ParseError as DetectionsError};
 
 #[derive(Debug, thiserror::Error)]
@@ -128,12 +127,7 @@ fn read_error(path: &Path) -> impl FnOnce(std::io::Error) -> ImportError {
 fn read_local(video: &Path, uuid: FileUuid) -> Result<FileRecord, ImportError> {
     let path = std::fs::canonicalize(video).map_err(read_error(video))?;
     let metadata = std::fs::metadata(&path).map_err(read_error(&path))?;
-    let mtime_ns = metadata
-        .modified()
-        .map_err(read_error(&path))?
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos() as i64)
-        .unwrap_or(0);
+    let mtime_ns = epoch_ns(metadata.modified().map_err(read_error(&path))?).unwrap_or(0);
     let info = media::probe(&path).map_err(|source| ImportError::Probe {
         location: path.display().to_string(),
         source,

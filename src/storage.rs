@@ -387,8 +387,8 @@ fn remote_object(
     };
     let mtime_ns = text(header::LAST_MODIFIED)
         .and_then(|d| httpdate::parse_http_date(d).ok())
-        .and_then(|t: SystemTime| t.duration_since(UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i64);
+        .and_then(epoch_ns)
+        .unwrap_or(0);
     Ok(RemoteObject {
         size,
         etag: text(header::ETAG).map(str::to_owned),
@@ -420,6 +420,22 @@ pub struct Imported<'a> {
     pub size: u64,
     pub mtime_ns: i64,
     pub etag: Option<&'a str>,
+}
+
+impl Imported<'_> {
+    /// Whether the local file `metadata` describes now is the one imported: the same size
+    /// and modification time.
+    pub fn matches_local(&self, metadata: &std::fs::Metadata) -> bool {
+        metadata.len() == self.size
+            && metadata.modified().ok().and_then(epoch_ns) == Some(self.mtime_ns)
+    }
+}
+
+/// A time as the catalog records it: nanoseconds since the Unix epoch (`None` before it).
+pub fn epoch_ns(time: SystemTime) -> Option<i64> {
+    time.duration_since(UNIX_EPOCH)
+        .ok()
+        .map(|d| d.as_nanos() as i64)
 }
 
 /// Whether `location` may be imported through the API: a path under one of `roots` (after

@@ -179,12 +179,7 @@ pub async fn original(
     };
     // Stat the open file, not the path, so what we check is what we send.
     let metadata = file.metadata().await.map_err(ApiError::internal)?;
-    let mtime_ns = metadata
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map(|d| d.as_nanos() as i64);
-    if metadata.len() != record.size || mtime_ns != Some(record.mtime_ns) {
+    if !record.imported().matches_local(&metadata) {
         return Err(ApiError::FileGone(uuid, "the file changed since import"));
     }
 

@@ -87,14 +87,9 @@ async fn inspect_and_choose(job: &StreamJob, candidates: &Candidates) -> Result<
     // one was checked before planning; a local one is looked at here).
     let file = &job.file;
     let unchanged = match &file.location {
-        crate::storage::Location::File(path) => std::fs::metadata(path).is_ok_and(|m| {
-            let mtime_ns = m
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-                .map(|d| d.as_nanos() as i64);
-            m.len() == file.size && mtime_ns == Some(file.mtime_ns)
-        }),
+        crate::storage::Location::File(path) => {
+            std::fs::metadata(path).is_ok_and(|m| file.imported().matches_local(&m))
+        }
         _ => true,
     };
     let key = format!(

@@ -17,8 +17,9 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 /// The decoder threads of an edge's framesrc. The head decodes alone before the first byte
 /// (the other parts start after it), from the keyframe before `start`: two frame threads
 /// bring the first byte sooner (a 1080p head 17 frames into its GOP, through the server on
-/// a quiet 2-core machine: 0.249 s against 0.319 s with one, medians of 11). Past that, and
-/// in the tail, the encoder is the bottleneck and more decoder threads only hold more frames.
+/// a quiet 2-core machine on 2026-12-01: 0.249 s against 0.319 s with one, medians of 11).
+/// Past that, and in the tail, the encoder is the bottleneck and more decoder threads only
+/// hold more frames.
 fn decoder_threads(head: bool) -> u32 {
     if head {
         2
@@ -95,6 +96,19 @@ impl SmartCut {
         })
     }
 
+    /// A queue bounded by buffers or bytes (0: unbounded), never by time.
+    fn queue(
+        &self,
+        max_buffers: u32,
+        max_bytes: u32,
+    ) -> Result<gst::Element, gst::StateChangeError> {
+        let queue = self.make("queue")?;
+        queue.set_property("max-size-buffers", max_buffers);
+        queue.set_property("max-size-bytes", max_bytes);
+        queue.set_property("max-size-time", 0u64);
+        Ok(queue)
+    }
+
     fn fail(&self, message: String) -> gst::StateChangeError {
         gst::element_imp_error!(self, gst::CoreError::Failed, ["{message}"]);
         gst::StateChangeError
@@ -147,10 +161,7 @@ impl SmartCut {
             deferred.push(copy);
         }
         if s.copy_stop < s.stop {
-            let queue = self.make("queue")?;
-            queue.set_property("max-size-buffers", 0u32);
-            queue.set_property("max-size-time", 0u64);
-            queue.set_property("max-size-bytes", TAIL_QUEUE_BYTES);
+            let queue = self.queue(0, TAIL_QUEUE_BYTES)?;
             let (end, tail_source) =
                 self.edge(&s, &location, &encoder, s.copy_stop, s.stop, Some(queue))?;
             self.link_part(&end, &concat)?;
@@ -264,10 +275,7 @@ impl SmartCut {
             .map_err(|e| self.fail(format!("encoder {encoder:?}: {e}")))?;
         // Decoding works ahead on its own thread while the encoder is busy (as in a
         // re-encoded clip), two frames at most.
-        let decoded = self.make("queue")?;
-        decoded.set_property("max-size-buffers", 2u32);
-        decoded.set_property("max-size-bytes", 0u32);
-        decoded.set_property("max-size-time", 0u64);
+        let decoded = self.queue(2, 0)?;
         obj.add_many([&source, &decoded, chain.upcast_ref()])
             .map_err(|e| self.fail(e.to_string()))?;
         decoded.link(&chain).map_err(|e| self.fail(e.to_string()))?;
@@ -354,10 +362,7 @@ impl SmartCut {
         let filter = self.make("capsfilter")?;
         filter.set_property("caps", h264::byte_stream_caps());
         // Waits for the head to finish; bounded, the demuxer then waits too.
-        let queue = self.make("queue")?;
-        queue.set_property("max-size-buffers", 64u32);
-        queue.set_property("max-size-time", 0u64);
-        queue.set_property("max-size-bytes", 0u32);
+        let queue = self.queue(64, 0)?;
         let branch = gst::Bin::with_name("copy");
         branch
             .add_many([&reader, &parsebin, &parse, &filter])

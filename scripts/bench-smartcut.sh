@@ -53,7 +53,9 @@ done
 # First byte alone, more often (it varies more than the totals): each request is cut after
 # its first bytes, and the next starts once the server has no pipeline left.
 idle() {
+  local deadline=$((SECONDS + 60))
   until curl -sS "$base/metrics" | grep -q '^framecast_live_gstreamer_pipelines 0$'; do
+    [ "$SECONDS" -lt "$deadline" ] || { echo "a pipeline is still live after 60 s" >&2; exit 1; }
     sleep 0.05
   done
 }
